@@ -1,0 +1,64 @@
+"""The run profile: the one place that decides how big every experiment is.
+
+Two profiles exist:
+
+* ``quick`` — tiny sizes so that every notebook runs in seconds to a minute on two CPU
+  cores. Tests and CI use it.
+* ``full`` — the sizes the rendered book shows: real results on a laptop-class CPU.
+  This is the default, so a reader who opens a chapter gets the real thing.
+
+The profile is read from the environment variable ``SCRATCHFORMER_PROFILE``. Notebooks
+never read it themselves; they call :func:`choose` so that each size is written once::
+
+    n_merges = choose(quick=200, full=2_000)
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Literal, TypeVar
+
+Profile = Literal["quick", "full"]
+PROFILES: tuple[Profile, ...] = ("quick", "full")
+ENV_VAR = "SCRATCHFORMER_PROFILE"
+DEFAULT_PROFILE: Profile = "full"
+
+T = TypeVar("T")
+
+
+class UnknownProfileError(ValueError):
+    """Raised when ``SCRATCHFORMER_PROFILE`` names a profile that does not exist."""
+
+
+def get_profile() -> Profile:
+    """Return the active run profile, ``"quick"`` or ``"full"``.
+
+    Reads ``SCRATCHFORMER_PROFILE`` each time it is called (so a notebook can change it
+    before importing a chapter's helpers). Surrounding whitespace and case are ignored.
+
+    Raises:
+        UnknownProfileError: if the variable holds anything else, with the valid names.
+    """
+    raw = os.environ.get(ENV_VAR, DEFAULT_PROFILE)
+    name = raw.strip().lower()
+    if name not in PROFILES:
+        raise UnknownProfileError(
+            f"{ENV_VAR}={raw!r} is not a known run profile. "
+            f"Use one of: {', '.join(PROFILES)} (e.g. `export {ENV_VAR}=quick`), "
+            f"or unset it to get the default ({DEFAULT_PROFILE!r})."
+        )
+    return name  # type: ignore[return-value]
+
+
+def choose(*, quick: T, full: T) -> T:
+    """Pick the value for the active profile: ``choose(quick=2, full=6)``.
+
+    Every size that depends on the profile goes through this function, so that a
+    notebook states both of its sizes side by side and in one place.
+    """
+    return quick if get_profile() == "quick" else full
+
+
+def is_quick() -> bool:
+    """``True`` when running in the quick (test/CI) profile."""
+    return get_profile() == "quick"

