@@ -1,0 +1,176 @@
+"""Every chapter 1 checker accepts its reference and rejects plausible wrong solutions."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+import torch
+import torch.nn.functional as torch_f
+
+from scratchformer.exercises import assert_agrees, check, get_task, registered_names
+from scratchformer.functional import cross_entropy, perplexity, softmax
+
+CH01_NAMES = [
+    "ch01.cross_entropy_grad",
+    "ch01.logsumexp",
+    "ch01.perplexity",
+    "scratchformer.functional.cross_entropy",
+    "scratchformer.functional.log_softmax",
+    "scratchformer.functional.softmax",
+    "scratchformer.functional.standardize",
+    "scratchformer.gradcheck.numerical_gradient",
+]
+
+
+def test_all_chapter_1_tasks_are_registered_with_hints() -> None:
+    assert set(CH01_NAMES) <= set(registered_names())
+    assert all(get_task(name).hint for name in CH01_NAMES)
+
+
+@pytest.mark.parametrize("name", CH01_NAMES)
+def test_reference_passes_its_own_check(name: str) -> None:
+    assert check(name, get_task(name).reference, verbose=False).passed
+
+
+@pytest.mark.parametrize("name", CH01_NAMES)
+def test_inputs_are_reproducible(name: str) -> None:
+    task = get_task(name)
+    first = task.make_inputs(torch.Generator().manual_seed(7))
+    second = task.make_inputs(torch.Generator().manual_seed(7))
+    assert repr(first) == repr(second)
+
+
+def test_logsumexp_inputs_include_overflowing_values() -> None:
+    task = get_task("ch01.logsumexp")
+    largest = max(
+        task.make_inputs(torch.Generator().manual_seed(trial))[0][0].max().item()
+        for trial in range(task.trials)
+    )
+    assert largest > 800  # exp(800) overflows float32 and float64
+
+
+def naive_softmax(x: torch.Tensor, dim: int = -1, temperature: float = 1.0) -> torch.Tensor:
+    e = (x / temperature).exp()
+    return e / e.sum(dim, keepdim=True)
+
+
+def softmax_ignoring_temperature(x: torch.Tensor, dim: int = -1, temperature: float = 1.0):
+    return softmax(x, dim=dim)
+
+
+def log_of_softmax(x: torch.Tensor, dim: int = -1) -> torch.Tensor:
+    return softmax(x, dim=dim).log()
+
+
+def cross_entropy_mean_over_all_positions(logits, targets, ignore_index=-100, reduction="mean"):
+    losses = cross_entropy(logits, targets, ignore_index, reduction="none")
+    return losses.mean() if reduction == "mean" else cross_entropy(
+        logits, targets, ignore_index, reduction
+    )
+
+
+def cross_entropy_ignoring_ignore_index(logits, targets, ignore_index=-100, reduction="mean"):
+    return cross_entropy(logits, targets, -100, reduction)
+
+
+def standardize_unbiased(x: torch.Tensor, dim: int = -1, eps: float = 1e-5) -> torch.Tensor:
+    centred = x - x.mean(dim, keepdim=True)
+    return centred / torch.sqrt(x.var(dim, keepdim=True, correction=1) + eps)
+
+
+def standardize_eps_outside_sqrt(x: torch.Tensor, dim: int = -1, eps: float = 1e-5):
+    centred = x - x.mean(dim, keepdim=True)
+    return centred / (x.var(dim, keepdim=True, correction=0).sqrt() + eps)
+
+
+def _difference_quotient(f, x, eps, *, dtype, central: bool, divisor: float) -> torch.Tensor:
+    x = x.detach().to(dtype).clone()
+    grad = torch.zeros_like(x)
+    for i in range(x.numel()):
+        up, down = x.clone(), x.clone()
+        up.view(-1)[i] += eps
+        if central:
+            down.view(-1)[i] -= eps
+        grad.view(-1)[i] = (f(up) - f(down)) / divisor
+    return grad
+
+
+def numerical_gradient_without_half(f, x, eps=1e-6):
+    return _difference_quotient(f, x, eps, dtype=torch.float64, central=True, divisor=eps)
+
+
+def numerical_gradient_in_float32(f, x, eps=1e-6):
+    return _difference_quotient(f, x, eps, dtype=torch.float32, central=True, divisor=2 * eps)
+
+
+def naive_logsumexp(x: torch.Tensor, dim: int = -1) -> torch.Tensor:
+    return x.exp().sum(dim).log()
+
+
+def logsumexp_forgetting_max(x: torch.Tensor, dim: int = -1) -> torch.Tensor:
+    m = x.amax(dim, keepdim=True)
+    return (x - m).exp().sum(dim).log()
+
+
+def ce_grad_without_mean(logits, targets):
+    return softmax(logits) - torch_f.one_hot(targets, logits.shape[-1])
+
+
+def ce_grad_wrong_sign(logits, targets):
+    return (torch_f.one_hot(targets, logits.shape[-1]) - softmax(logits)) / len(targets)
+
+
+def perplexity_counting_padding(logits, targets):
+    return cross_entropy(logits, targets, reduction="none").mean().exp()
+
+
+def perplexity_of_sum(logits, targets):
+    return perplexity(cross_entropy(logits, targets, reduction="sum"))
+
+
+WRONG_SOLUTIONS: list[tuple[str, Callable[..., Any]]] = [
+    ("scratchformer.functional.softmax", naive_softmax),
+    ("scratchformer.functional.softmax", softmax_ignoring_temperature),
+    ("scratchformer.functional.log_softmax", log_of_softmax),
+    ("scratchformer.functional.cross_entropy", cross_entropy_mean_over_all_positions),
+    ("scratchformer.functional.cross_entropy", cross_entropy_ignoring_ignore_index),
+    ("scratchformer.functional.standardize", standardize_unbiased),
+    ("scratchformer.functional.standardize", standardize_eps_outside_sqrt),
+    ("scratchformer.gradcheck.numerical_gradient", numerical_gradient_without_half),
+    ("scratchformer.gradcheck.numerical_gradient", numerical_gradient_in_float32),
+    ("ch01.logsumexp", naive_logsumexp),
+    ("ch01.logsumexp", logsumexp_forgetting_max),
+    ("ch01.cross_entropy_grad", ce_grad_without_mean),
+    ("ch01.cross_entropy_grad", ce_grad_wrong_sign),
+    ("ch01.perplexity", perplexity_counting_padding),
+    ("ch01.perplexity", perplexity_of_sum),
+]
+
+
+@pytest.mark.parametrize(
+    ("name", "wrong"), WRONG_SOLUTIONS, ids=lambda v: getattr(v, "__name__", v)
+)
+def test_wrong_solution_is_rejected_with_hint(name: str, wrong: Callable[..., Any]) -> None:
+    result = check(name, wrong, verbose=False)
+    assert not result.passed
+    assert "❌" in result.message and get_task(name).hint in result.message
+    with pytest.raises(AssertionError, match=name):
+        assert_agrees(wrong, name)
+
+
+def test_correct_reader_solutions_pass() -> None:
+    def my_logsumexp(x: torch.Tensor, dim: int = -1) -> torch.Tensor:
+        m = x.amax(dim, keepdim=True)
+        return (m + (x - m).exp().sum(dim, keepdim=True).log()).squeeze(dim)
+
+    def my_ce_grad(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        return (logits.softmax(-1) - torch_f.one_hot(targets, logits.shape[-1])) / len(targets)
+
+    def my_perplexity(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        return torch_f.cross_entropy(logits.transpose(1, 2), targets).exp()
+
+    assert check("ch01.logsumexp", my_logsumexp, verbose=False)
+    assert check("ch01.cross_entropy_grad", my_ce_grad, verbose=False)
+    assert check("ch01.perplexity", my_perplexity, verbose=False)
