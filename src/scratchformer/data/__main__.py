@@ -11,12 +11,15 @@ from scratchformer.data.sources import FetchError
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m scratchformer.data",
-                                     description="Fetch the course's corpora into the cache.")
+    parser = argparse.ArgumentParser(
+        prog="python -m scratchformer.data",
+        description="Fetch the course's corpora into the cache.",
+    )
     commands = parser.add_subparsers(dest="command", required=True)
     fetch_cmd = commands.add_parser("fetch", help="fetch corpora (all when none is named)")
-    fetch_cmd.add_argument("names", nargs="*", metavar="NAME",
-                           help=f"any of: {', '.join(CORPORA)} (default: all)")
+    fetch_cmd.add_argument(
+        "names", nargs="*", metavar="NAME", help=f"any of: {', '.join(CORPORA)} (default: all)"
+    )
     fetch_cmd.add_argument("--force", action="store_true", help="fetch again even if cached")
     commands.add_parser("list", help="list corpora and whether they are fetched")
     args = parser.parse_args(argv)

@@ -43,8 +43,18 @@ def install_atomically(target: Path, build: Callable[[Path], None]) -> Path:
 
 def pip_download(requirement: str, workdir: Path) -> Path:
     """Download one PyPI distribution (no dependencies, not installed); return its path."""
-    command = [sys.executable, "-m", "pip", "download", "--no-deps", "--quiet",
-               "--disable-pip-version-check", "-d", str(workdir), requirement]
+    command = [
+        sys.executable,
+        "-m",
+        "pip",
+        "download",
+        "--no-deps",
+        "--quiet",
+        "--disable-pip-version-check",
+        "-d",
+        str(workdir),
+        requirement,
+    ]
     done = subprocess.run(command, capture_output=True, text=True)
     files = [p for p in workdir.iterdir() if p.suffix in {".whl", ".gz", ".zip"}]
     if done.returncode != 0 or not files:
@@ -62,7 +72,7 @@ def extract_members(archive: Path, prefix: str, dest: Path) -> list[Path]:
     written: list[Path] = []
 
     def write(name: str, data: bytes) -> None:
-        relative = name[len(prefix):].lstrip("/")
+        relative = name[len(prefix) :].lstrip("/")
         if not relative or ".." in Path(relative).parts:
             return
         out = dest / relative
@@ -83,7 +93,9 @@ def extract_members(archive: Path, prefix: str, dest: Path) -> list[Path]:
                     if handle is not None:
                         write(member.name, handle.read())
     if not written:
-        raise FetchError(f"{archive.name} has no files under {prefix!r}; the package layout changed?")
+        raise FetchError(
+            f"{archive.name} has no files under {prefix!r}; the package layout changed?"
+        )
     return written
 
 
@@ -102,8 +114,9 @@ def debian_file(package: str, path_in_package: str, workdir: Path) -> Path:
             f"package `{package}` on a machine that has it and copy {installed} here, or use the "
             "Hub alternative when online."
         )
-    done = subprocess.run(["apt-get", "download", package], cwd=workdir,
-                          capture_output=True, text=True)
+    done = subprocess.run(
+        ["apt-get", "download", package], cwd=workdir, capture_output=True, text=True
+    )
     debs = list(workdir.glob(f"{package}_*.deb"))
     if done.returncode != 0 or not debs:
         raise FetchError(
