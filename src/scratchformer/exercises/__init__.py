@@ -27,3 +27,4 @@ __all__ = [
     "registered_names",
 ]
 from scratchformer.exercises import ch01  # noqa: E402,F401  (registers chapter 1 checks)
+from scratchformer.exercises import ch02  # noqa: E402,F401  (registers chapter 2 checks)

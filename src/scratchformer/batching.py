@@ -1,0 +1,159 @@
+"""Turning token-id lists of different lengths into rectangular tensors.
+
+A model eats tensors of shape ``(batch, seq)``, but sentences have different lengths.
+:func:`pad_batch` fills the short ones up with a padding id and returns a *padding mask*
+saying which positions hold real tokens.
+
+Mask convention (used throughout the package): ``True`` = a real token, ``False`` =
+padding. Attention and losses use it to ignore the padded positions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import torch
+
+Side = Literal["right", "left"]
+
+
+def _check_options(pad_id: int, max_len: int | None, side: str) -> None:
+    if isinstance(pad_id, bool) or not isinstance(pad_id, int):
+        raise TypeError(f"pad_id must be an int, got {pad_id!r}")
+    if pad_id < 0:
+        raise ValueError(
+            f"pad_id must be a valid token id (>= 0), got {pad_id}; use the tokenizer's "
+            "pad token id, e.g. tokenizer.special_tokens['<pad>']"
+        )
+    if max_len is not None and (
+        isinstance(max_len, bool) or not isinstance(max_len, int) or max_len < 1
+    ):
+        raise ValueError(f"max_len must be None or an int >= 1, got {max_len!r}")
+    if side not in ("right", "left"):
+        raise ValueError(f"side must be 'right' or 'left', got {side!r}")
+
+
+def _as_id_list(sequence: Any, index: int) -> list[int]:
+    if isinstance(sequence, torch.Tensor):
+        if sequence.dim() != 1 or sequence.dtype.is_floating_point or sequence.dtype == torch.bool:
+            raise ValueError(
+                f"sequence {index} is a tensor of shape {tuple(sequence.shape)} and dtype "
+                f"{sequence.dtype}; each sequence must be 1-D integer token ids"
+            )
+        return sequence.tolist()
+    if isinstance(sequence, (str, bytes)) or not isinstance(sequence, Sequence):
+        raise TypeError(
+            f"sequence {index} is a {type(sequence).__name__}; each sequence must be a list "
+            "of token ids (encode text with a tokenizer first)"
+        )
+    for token in sequence:
+        if isinstance(token, bool) or not isinstance(token, int):
+            raise TypeError(f"sequence {index} contains {token!r}; token ids must be ints")
+    return list(sequence)
+
+
+def pad_batch(
+    sequences: Sequence[Sequence[int] | torch.Tensor],
+    pad_id: int,
+    max_len: int | None = None,
+    *,
+    truncate: bool = False,
+    side: Side = "right",
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Pad token-id sequences to one length.
+
+    Args:
+        sequences: ``batch`` lists (or 1-D integer tensors) of token ids.
+        pad_id: the id written into padded positions (the tokenizer's pad token).
+        max_len: the length to pad to; ``None`` pads to the longest sequence.
+        truncate: cut sequences longer than ``max_len`` (keeping the start) instead of
+            raising.
+        side: ``"right"`` puts padding after the tokens (training); ``"left"`` puts it
+            before them, so the last real tokens line up (batched generation).
+
+    Returns:
+        ``(ids, padding_mask)``: ``ids`` is a ``LongTensor (batch, seq)``;
+        ``padding_mask`` is a ``BoolTensor (batch, seq)``, ``True`` at real tokens.
+
+    Raises:
+        ValueError: for an empty batch, a negative ``pad_id``, a bad ``max_len`` or
+            ``side``, or a sequence longer than ``max_len`` without ``truncate=True``.
+        TypeError: for a sequence that is not a list of integer ids.
+    """
+    _check_options(pad_id, max_len, side)
+    if len(sequences) == 0:
+        raise ValueError("cannot pad an empty batch: pass at least one sequence")
+    rows = [_as_id_list(sequence, i) for i, sequence in enumerate(sequences)]
+    if max_len is None:
+        length = max(len(row) for row in rows)
+    else:
+        length = max_len
+        for i, row in enumerate(rows):
+            if len(row) > max_len:
+                if not truncate:
+                    raise ValueError(
+                        f"sequence {i} has {len(row)} tokens, more than max_len={max_len}; "
+                        "pass truncate=True to cut it, or a larger max_len"
+                    )
+                rows[i] = row[:max_len]
+    ids = torch.full((len(rows), length), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(rows), length), dtype=torch.bool)
+    for i, row in enumerate(rows):
+        if not row:
+            continue
+        start = 0 if side == "right" else length - len(row)
+        ids[i, start : start + len(row)] = torch.tensor(row, dtype=torch.long)
+        mask[i, start : start + len(row)] = True
+    return ids, mask
+
+
+@dataclass(frozen=True)
+class PadCollator:
+    """Pad one column of a batch; use it as a ``DataLoader`` ``collate_fn`` or with
+    ``datasets.Dataset.map(..., batched=True)``.
+
+    It accepts a batch in either shape:
+
+    * a list of examples (what a ``DataLoader`` hands over), e.g.
+      ``[{"input_ids": [5, 6]}, {"input_ids": [7]}]``;
+    * a dict of columns (what ``Dataset.map(batched=True)`` and ``Dataset.iter`` hand
+      over), e.g. ``{"input_ids": [[5, 6], [7]]}``.
+
+    It returns a dict with ``key`` -> ids ``(batch, seq)``, ``"padding_mask"`` ->
+    ``(batch, seq)`` (``True`` = real token) and every other column as a list.
+
+    Attributes:
+        pad_id, max_len, truncate, side: as in :func:`pad_batch`.
+        key: the column holding the token ids.
+    """
+
+    pad_id: int
+    key: str = "input_ids"
+    max_len: int | None = None
+    truncate: bool = False
+    side: Side = "right"
+
+    def __post_init__(self) -> None:
+        _check_options(self.pad_id, self.max_len, self.side)
+
+    def __call__(
+        self, batch: Sequence[Mapping[str, Any]] | Mapping[str, Sequence[Any]]
+    ) -> dict[str, Any]:
+        """Pad ``batch[key]``; see the class docstring for the accepted shapes."""
+        if isinstance(batch, Mapping):
+            columns = {name: list(values) for name, values in batch.items()}
+        else:
+            if len(batch) == 0:
+                raise ValueError("cannot collate an empty batch")
+            columns = {name: [example[name] for example in batch] for name in batch[0]}
+        if self.key not in columns:
+            raise KeyError(
+                f"the batch has no column {self.key!r} (it has {sorted(columns)}); "
+                "tokenize first, or set PadCollator(key=...) to the column with the ids"
+            )
+        ids, mask = pad_batch(
+            columns[self.key], self.pad_id, self.max_len, truncate=self.truncate, side=self.side
+        )
+        return {**columns, self.key: ids, "padding_mask": mask}

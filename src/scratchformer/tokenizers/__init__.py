@@ -1,0 +1,43 @@
+"""Tokenisers: turning text into integer ids and back.
+
+* :class:`CharTokenizer` — one id per character.
+* :class:`ByteLevelBPE` — GPT-2's byte-level byte-pair encoding, trainable here and able
+  to load GPT-2's ``vocab.json``/``merges.txt``.
+
+The building blocks of BPE training (:func:`count_pairs`, :func:`merge_pair`,
+:func:`most_frequent_pair`, :func:`learn_merges`) and of byte-level tokens
+(:func:`bytes_to_unicode`, :class:`RegexPreTokenizer`) are exported too, because
+chapter 2 builds each of them in the open.
+"""
+
+from scratchformer.tokenizers.base import Tokenizer, TokenizerFileError
+from scratchformer.tokenizers.bpe import BPETrainConfig, ByteLevelBPE
+from scratchformer.tokenizers.bpe_train import (
+    Merge,
+    count_pairs,
+    learn_merges,
+    merge_pair,
+    most_frequent_pair,
+    word_counts_from_pieces,
+)
+from scratchformer.tokenizers.byte_unicode import bytes_to_unicode, unicode_to_bytes
+from scratchformer.tokenizers.char import CharTokenizer
+from scratchformer.tokenizers.pretokenize import GPT2_PATTERN, RegexPreTokenizer
+
+__all__ = [
+    "GPT2_PATTERN",
+    "BPETrainConfig",
+    "ByteLevelBPE",
+    "CharTokenizer",
+    "Merge",
+    "RegexPreTokenizer",
+    "Tokenizer",
+    "TokenizerFileError",
+    "bytes_to_unicode",
+    "count_pairs",
+    "learn_merges",
+    "merge_pair",
+    "most_frequent_pair",
+    "unicode_to_bytes",
+    "word_counts_from_pieces",
+]
