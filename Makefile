@@ -10,7 +10,8 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.scratchformer-setup
 JOBS   ?= 2
-OFFLINE_HUB := HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1
+# Tests run $(JOBS) workers on as many cores: one torch thread each (a second one only spins).
+TEST_ENV := HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 OMP_NUM_THREADS=1
 
 .PHONY: setup system book test unit notebooks bench clean
 
@@ -39,14 +40,14 @@ book: system setup ## build the book, executing every notebook in the full profi
 	echo "The book is at: file://$$(pwd)/_build/html/index.html"
 
 test: system setup ## unit tests + nbval of every notebook (quick profile) + book in a real browser
-	$(OFFLINE_HUB) SCRATCHFORMER_PROFILE=quick $(BIN)/python -m pytest -n $(JOBS) --dist loadfile \
+	$(TEST_ENV) SCRATCHFORMER_PROFILE=quick $(BIN)/python -m pytest -n $(JOBS) --dist loadfile \
 	  --nbval-lax --nbval-current-env tests notebooks
 
 unit: setup ## only the unit tests (fast)
-	$(OFFLINE_HUB) SCRATCHFORMER_PROFILE=quick $(BIN)/python -m pytest -n $(JOBS) tests
+	$(TEST_ENV) SCRATCHFORMER_PROFILE=quick $(BIN)/python -m pytest -n $(JOBS) tests
 
 notebooks: setup ## only the notebooks under nbval (quick profile)
-	$(OFFLINE_HUB) SCRATCHFORMER_PROFILE=quick $(BIN)/python -m pytest -n $(JOBS) --dist loadfile \
+	$(TEST_ENV) SCRATCHFORMER_PROFILE=quick $(BIN)/python -m pytest -n $(JOBS) --dist loadfile \
 	  --nbval-lax --nbval-current-env notebooks
 
 bench: setup ## benchmarks: print speed ratios against reference implementations
