@@ -54,6 +54,15 @@ def test_notebook_has_gated_exercises_and_agreement_checks(path):
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_deterministic_outputs_are_pinned(path):
+    pinned = [c for c in _cells(path) if "nbval-check-output" in c.get("metadata", {}).get("tags", [])]
+    assert len(pinned) >= 5, "tag the cells whose output is deterministic with nbval-check-output"
+    assert all(c.get("outputs") for c in pinned), "a pinned cell was saved without its output"
+    agreement = [c for c in _cells(path) if "assert_agrees(" in _source(c)]
+    assert all(c in pinned for c in agreement), "agreement checks must be pinned cells"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
 def test_saved_notebook_is_clean(path):
     notebook = json.loads(path.read_text(encoding="utf-8"))
     assert notebook["metadata"]["kernelspec"]["name"] == "python3"
