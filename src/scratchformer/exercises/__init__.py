@@ -26,9 +26,7 @@ __all__ = [
     "register",
     "registered_names",
 ]
-from scratchformer.exercises import ch01  # noqa: E402,F401  (registers chapter 1 checks)
-from scratchformer.exercises import ch02  # noqa: E402,F401  (registers chapter 2 checks)
-from scratchformer.exercises import ch03  # noqa: E402,F401  (registers chapter 3 checks)
-from scratchformer.exercises import ch04  # noqa: E402,F401  (registers chapter 4 checks)
-from scratchformer.exercises import ch05  # noqa: E402,F401  (registers chapter 5 checks)
-from scratchformer.exercises import ch06  # noqa: E402,F401  (registers chapter 6 checks)
+
+# Importing a chapter's module registers its checks (after the core names above exist,
+# since the chapter modules import them from here).
+from scratchformer.exercises import ch01, ch02, ch03, ch04, ch05, ch06  # noqa: E402,F401

@@ -104,8 +104,9 @@ def multi_head_self_attention_reference(
     ``out_proj.bias``) and runs it in eval mode, so a notebook's function of the same
     arguments can be compared with the module.
     """
-    module = MultiHeadAttention(AttentionConfig(x.shape[-1], n_heads))
-    module.load_state_dict(state_dict)
+    with torch.device("meta"):  # no random initialisation: the global RNG is left alone
+        module = MultiHeadAttention(AttentionConfig(x.shape[-1], n_heads))
+    module.load_state_dict(state_dict, assign=True)
     module.eval()
     with torch.no_grad():
         return module(x, x, x, causal=causal)[0]
