@@ -1,0 +1,125 @@
+"""Timing helpers shared by the ``bench/`` scripts and the chapters that measure speed.
+
+Timings on a shared machine drift, so comparisons run the two contenders *alternately*,
+one step each, and report the median of the paired ratios: a load spike then slows both
+sides of a pair alike instead of biasing one of them.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from scratchformer.attention import AttentionConfig, MultiHeadAttention
+
+Step = Callable[[], None]
+
+
+def forward_backward(module: nn.Module, x: torch.Tensor, need_weights: bool = False) -> Step:
+    """One training step's attention work on ``x`` ``(batch, seq, d_model)``: self-attention
+    forward, then backward. Works for ours and for ``torch.nn.MultiheadAttention``."""
+
+    def step() -> None:
+        out, _ = module(x, x, x, need_weights=need_weights)
+        out.sum().backward()
+        module.zero_grad(set_to_none=True)
+        x.grad = None
+
+    return step
+
+
+def seconds(step: Step) -> float:
+    """Wall-clock seconds of one call of ``step``."""
+    start = time.perf_counter()
+    step()
+    return time.perf_counter() - start
+
+
+def best_time_ms(step: Step, repeats: int, warmup: int = 1) -> float:
+    """The fastest of ``repeats`` calls, in milliseconds, after ``warmup`` untimed calls."""
+    for _ in range(warmup):
+        step()
+    return 1e3 * min(seconds(step) for _ in range(repeats))
+
+
+def paired_timings(first: Step, second: Step, warmup: int, repeats: int) -> tuple[list[float], list[float]]:
+    """Time two steps alternately (swapping which goes first each round); seconds per call."""
+    for _ in range(warmup):
+        first()
+        second()
+    t_first, t_second = [], []
+    for i in range(repeats):
+        if i % 2:
+            t_second.append(seconds(second))
+            t_first.append(seconds(first))
+        else:
+            t_first.append(seconds(first))
+            t_second.append(seconds(second))
+    return t_first, t_second
+
+
+def torch_twin(ours: MultiHeadAttention) -> nn.MultiheadAttention:
+    """``torch.nn.MultiheadAttention`` holding the same weights as ``ours`` (same layout)."""
+    config = ours.config
+    twin = nn.MultiheadAttention(config.d_model, config.n_heads, bias=config.bias, batch_first=True)
+    state = {name.replace("in_proj.", "in_proj_"): p for name, p in ours.state_dict().items()}
+    twin.load_state_dict(state)
+    return twin
+
+
+@dataclass(frozen=True)
+class SpeedRow:
+    """One sequence length of an attention speed comparison (times are medians, in ms)."""
+
+    seq: int
+    ours_ms: float
+    torch_ms: float
+    ratio: float  # median of paired torch/ours ratios: >= 1.0 means ours is at least as fast
+
+
+def compare_attention_speed(
+    lengths: list[int],
+    batch: int = 8,
+    d_model: int = 256,
+    n_heads: int = 8,
+    warmup: int = 5,
+    repeats: int = 40,
+    seed: int = 0,
+) -> list[SpeedRow]:
+    """Forward+backward self-attention: our ``MultiHeadAttention`` vs PyTorch's, same weights.
+
+    Before timing each length, checks that both modules compute the same output, so the
+    comparison is of the same work.
+    """
+    torch.manual_seed(seed)
+    ours = MultiHeadAttention(AttentionConfig(d_model, n_heads))
+    theirs = torch_twin(ours)
+    rows = []
+    for seq in lengths:
+        x = torch.randn(batch, seq, d_model, requires_grad=True)
+        with torch.no_grad():
+            torch.testing.assert_close(ours(x, x, x)[0], theirs(x, x, x, need_weights=False)[0])
+        t_ours, t_theirs = paired_timings(
+            forward_backward(ours, x), forward_backward(theirs, x), warmup, repeats
+        )
+        rows.append(
+            SpeedRow(
+                seq=seq,
+                ours_ms=1e3 * statistics.median(t_ours),
+                torch_ms=1e3 * statistics.median(t_theirs),
+                ratio=statistics.median(b / a for a, b in zip(t_ours, t_theirs)),
+            )
+        )
+    return rows
+
+
+def format_speed_table(rows: list[SpeedRow]) -> str:
+    """The rows of :func:`compare_attention_speed` as an aligned text table."""
+    lines = [f"{'seq':>6} {'ours ms':>10} {'torch ms':>10} {'torch/ours':>11}"]
+    lines += [f"{r.seq:>6} {r.ours_ms:>10.2f} {r.torch_ms:>10.2f} {r.ratio:>11.2f}" for r in rows]
+    return "\n".join(lines)

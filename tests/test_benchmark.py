@@ -1,0 +1,44 @@
+"""scratchformer.benchmark measures the same work on both sides (no timing is asserted)."""
+
+import torch
+
+from scratchformer.attention import AttentionConfig, MultiHeadAttention
+from scratchformer.benchmark import (
+    best_time_ms,
+    compare_attention_speed,
+    format_speed_table,
+    forward_backward,
+    paired_timings,
+    torch_twin,
+)
+
+
+def test_torch_twin_computes_the_same_attention():
+    torch.manual_seed(0)
+    ours = MultiHeadAttention(AttentionConfig(d_model=12, n_heads=3))
+    twin = torch_twin(ours)
+    x = torch.randn(2, 5, 12)
+    torch.testing.assert_close(ours(x, x, x)[0], twin(x, x, x, need_weights=False)[0])
+
+
+def test_forward_backward_leaves_no_gradients_behind():
+    module = MultiHeadAttention(AttentionConfig(d_model=8, n_heads=2))
+    x = torch.randn(1, 4, 8, requires_grad=True)
+    forward_backward(module, x)()
+    assert x.grad is None and all(p.grad is None for p in module.parameters())
+
+
+def test_paired_timings_alternate_and_count_calls():
+    calls = []
+    first, second = paired_timings(lambda: calls.append("a"), lambda: calls.append("b"), warmup=1, repeats=4)
+    assert len(first) == len(second) == 4
+    assert calls == ["a", "b", "a", "b", "b", "a", "a", "b", "b", "a"]
+    assert best_time_ms(lambda: None, repeats=3) >= 0
+
+
+def test_speed_comparison_reports_every_length():
+    rows = compare_attention_speed([4, 8], batch=1, d_model=16, n_heads=2, warmup=0, repeats=2)
+    assert [r.seq for r in rows] == [4, 8]
+    assert all(r.ours_ms > 0 and r.torch_ms > 0 and r.ratio > 0 for r in rows)
+    table = format_speed_table(rows)
+    assert table.splitlines()[0].split() == ["seq", "ours", "ms", "torch", "ms", "torch/ours"]
