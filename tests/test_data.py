@@ -125,3 +125,23 @@ def test_cli_lists_corpora(capsys):
     assert data_cli(["list"]) == 0
     out = capsys.readouterr().out
     assert "shakespeare" in out and "[fetched]" in out
+
+
+def test_gpt2_bpe_files():
+    import json
+
+    directory = data.require("gpt2_bpe")
+    vocab = json.loads((directory / "gpt2_vocab.json").read_text(encoding="utf-8"))
+    assert len(vocab) == 50_257 and vocab["Hello"] == 15496 and vocab["<|endoftext|>"] == 50_256
+    merges = (directory / "gpt2_merges.txt").read_text(encoding="utf-8").splitlines()
+    assert merges[0].startswith("#version") and len(merges) == 50_001
+
+
+def test_minilm_files():
+    import json
+
+    directory = data.require("minilm")
+    config = json.loads((directory / "config.json").read_text())
+    assert (config["hidden_size"], config["num_hidden_layers"], config["vocab_size"]) == (384, 6, 30522)
+    assert (directory / "model.safetensors").stat().st_size > 80_000_000
+    assert len((directory / "vocab.txt").read_text(encoding="utf-8").splitlines()) == 30522

