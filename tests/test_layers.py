@@ -8,6 +8,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from scratchformer.attention import causal_mask
+from scratchformer.functional import standardize
 from scratchformer.layers import (
     Decoder,
     DecoderLayer,
@@ -105,6 +106,15 @@ def test_layer_norm_matches_torch_forward_and_backward() -> None:
     torch.testing.assert_close(ours.bias.grad, theirs.bias.grad, **TOL)
 
 
+def test_layer_norm_is_standardize_times_gain_plus_bias() -> None:
+    """The fused kernel computes chapter 1's formula, eps inside the root included."""
+    norm = randomise(LayerNorm(D_MODEL, eps=1e-3))
+    x = torch.randn(4, 3, D_MODEL, dtype=torch.float64) * 0.05 + 2
+    expected = standardize(x, dim=-1, eps=1e-3) * norm.weight + norm.bias
+    torch.testing.assert_close(norm(x), expected, **TOL)
+    assert not torch.allclose(norm(x), standardize(x, eps=1e-5) * norm.weight + norm.bias, **TOL)
+
+
 def test_layer_norm_rejects_wrong_width() -> None:
     with pytest.raises(ValueError, match=r"last dimension of 16, got input \(2, 8\)"):
         LayerNorm(16)(torch.zeros(2, 8))
@@ -144,7 +154,7 @@ def test_feed_forward_is_w2_act_w1_x(activation: str) -> None:
 
 def test_bad_activation_and_config() -> None:
     with pytest.raises(
-        ValueError, match=r"activation must be one of \['gelu', 'relu'\], got 'tanh'"
+        ValueError, match=r"activation must be one of \['gelu', 'gelu_tanh', 'relu'\], got 'tanh'"
     ):
         FeedForward(4, 8, "tanh")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match=r"d_model=16 is not divisible by n_heads=5"):

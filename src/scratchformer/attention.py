@@ -215,6 +215,39 @@ class AttentionConfig:
         return self.d_model // self.n_heads
 
 
+class KVCache:
+    """The keys and values one self-attention layer has already computed.
+
+    A decoder generating token ``t + 1`` needs the keys and values of tokens ``0..t``;
+    they do not change once computed (each depends only on its own token and the tokens
+    before it), so keeping them makes each new token cost one projection and one
+    ``O(t)`` attention row instead of a pass over all ``t`` tokens.
+    :meth:`MultiHeadAttention.forward` extends the cache *in place* when given one.
+
+    Attributes:
+        keys, values: ``(batch, n_heads, seq, d_head)`` tensors, or ``None`` while empty.
+    """
+
+    def __init__(self) -> None:
+        self.keys: torch.Tensor | None = None
+        self.values: torch.Tensor | None = None
+
+    def __len__(self) -> int:
+        """How many positions are cached."""
+        return 0 if self.keys is None else self.keys.shape[-2]
+
+    def update(self, keys: torch.Tensor, values: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Append new ``(batch, n_heads, seq_new, d_head)`` keys and values; return all of them."""
+        if self.keys is not None and self.values is not None:
+            keys = torch.cat([self.keys, keys], dim=-2)
+            values = torch.cat([self.values, values], dim=-2)
+        self.keys, self.values = keys, values
+        return keys, values
+
+    def __repr__(self) -> str:
+        return f"KVCache(length={len(self)})"
+
+
 class MultiHeadAttention(nn.Module):
     """Multi-head attention: project, split into heads, attend, merge, project.
 
@@ -244,6 +277,7 @@ class MultiHeadAttention(nn.Module):
         attn_mask: torch.Tensor | None = None,
         causal: bool = False,
         need_weights: bool = False,
+        kv_cache: KVCache | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Attend from ``query`` to ``key``/``value``.
 
@@ -255,9 +289,14 @@ class MultiHeadAttention(nn.Module):
             key_padding_mask: bool ``(batch, seq_k)``, ``True`` at padding keys to ignore.
             attn_mask: bool, ``True`` = may attend, shape ``(seq_q, seq_k)`` or
                 ``(batch or 1, n_heads or 1, seq_q, seq_k)``.
-            causal: also forbid each query to see later keys (needs ``seq_q == seq_k``).
+            causal: also forbid each query to see later keys (needs as many queries as
+                new keys).
             need_weights: return the per-head attention weights (uses the teaching path,
                 slower); otherwise the fused kernel runs and ``None`` is returned.
+            kv_cache: self-attention only. The new keys and values are appended to the
+                cache and the queries attend to every cached position too: they are the
+                last ``seq_q`` of ``len(kv_cache) + seq_q`` positions, and ``causal``,
+                ``key_padding_mask`` and ``attn_mask`` refer to all of those keys.
 
         Returns:
             ``(output, weights)``: output ``(batch, seq_q, d_model)``; weights
@@ -267,24 +306,35 @@ class MultiHeadAttention(nn.Module):
         """
         cfg = self.config
         self._check_inputs(query, key, value)
-        seq_q, seq_k = query.shape[1], key.shape[1]
-        if causal and seq_q != seq_k:
+        if kv_cache is not None and not (query is key and key is value):
             raise ValueError(
-                f"causal=True needs as many queries as keys, got seq_q={seq_q}, seq_k={seq_k}."
+                "kv_cache works for self-attention only: pass the same tensor as query, "
+                "key and value."
+            )
+        cached = 0 if kv_cache is None else len(kv_cache)
+        seq_q, seq_k = query.shape[1], cached + key.shape[1]
+        if causal and seq_q != key.shape[1]:
+            raise ValueError(
+                f"causal=True needs as many queries as keys, got seq_q={seq_q}, "
+                f"seq_k={key.shape[1]}."
             )
         # A causal mask on its own is cheapest inside the fused kernel (is_causal=True).
-        fused_causal = (
-            causal and not need_weights and key_padding_mask is None and attn_mask is None
-        )
+        # Behind a cache the queries are the *last* positions, which is_causal cannot
+        # express; but a single such query may see every key, so it needs no mask at all.
+        only_causal = causal and not need_weights and key_padding_mask is None and attn_mask is None
+        fused_causal = only_causal and cached == 0
+        no_causal_mask_needed = fused_causal or (only_causal and seq_q == 1)
         mask = self._combine_masks(
             key_padding_mask,
             attn_mask,
-            causal and not fused_causal,
+            causal and not no_causal_mask_needed,
             query.shape,
             seq_k,
             query.device,
         )
         q, k, v = (split_heads(t, cfg.n_heads) for t in self._project(query, key, value))
+        if kv_cache is not None:
+            k, v = kv_cache.update(k, v)
         dropout_p = cfg.dropout if self.training else 0.0
         weights = None
         if need_weights:
@@ -370,8 +420,8 @@ class MultiHeadAttention(nn.Module):
             target = (batch, self.config.n_heads, seq_q, seq_k)
             _check_attention_mask("attn_mask", attn_mask, target, expected)
             masks.append(attn_mask)
-        if causal:
-            masks.append(causal_mask(seq_q, device=device))
+        if causal:  # the queries are the last seq_q positions (earlier ones may be cached)
+            masks.append(causal_mask(seq_k, device=device)[seq_k - seq_q :])
         if not masks:
             return None
         combined = masks[0]
@@ -382,6 +432,7 @@ class MultiHeadAttention(nn.Module):
 
 __all__ = [
     "AttentionConfig",
+    "KVCache",
     "MultiHeadAttention",
     "causal_mask",
     "merge_heads",

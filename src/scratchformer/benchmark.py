@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from scratchformer.attention import AttentionConfig, MultiHeadAttention
@@ -29,6 +30,25 @@ def forward_backward(module: nn.Module, x: torch.Tensor, need_weights: bool = Fa
         out.sum().backward()
         module.zero_grad(set_to_none=True)
         x.grad = None
+
+    return step
+
+
+def language_model_step(model: nn.Module, ids: torch.Tensor) -> Step:
+    """One training step's model work for a language model on ``ids`` ``(batch, seq + 1)``:
+    forward on ``ids[:, :-1]``, next-token cross-entropy against ``ids[:, 1:]``, backward.
+
+    ``model(ids)`` may return the logits ``(batch, seq, vocab)`` or an object holding them
+    as ``.logits`` (such as :class:`~scratchformer.models.GPT2Output`). Gradients are
+    cleared after each step.
+    """
+    inputs, targets = ids[:, :-1], ids[:, 1:]
+
+    def step() -> None:
+        out = model(inputs)
+        logits = getattr(out, "logits", out)
+        F.cross_entropy(logits.flatten(0, 1), targets.flatten()).backward()
+        model.zero_grad(set_to_none=True)
 
     return step
 
@@ -61,6 +81,31 @@ def paired_timings(first: Step, second: Step, warmup: int, repeats: int) -> tupl
             t_first.append(seconds(first))
             t_second.append(seconds(second))
     return t_first, t_second
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """Two steps timed alternately (:func:`compare`).
+
+    Attributes:
+        first_s, second_s: median seconds per call of each.
+        ratio: median of the paired ratios ``second / first``: ``>= 1.0`` means the first
+            step is at least as fast as the second.
+    """
+
+    first_s: float
+    second_s: float
+    ratio: float
+
+
+def compare(first: Step, second: Step, warmup: int, repeats: int) -> Comparison:
+    """Time ``first`` and ``second`` alternately (:func:`paired_timings`); medians and ratio."""
+    t_first, t_second = paired_timings(first, second, warmup, repeats)
+    return Comparison(
+        first_s=statistics.median(t_first),
+        second_s=statistics.median(t_second),
+        ratio=statistics.median(b / a for a, b in zip(t_first, t_second)),
+    )
 
 
 def torch_twin(ours: MultiHeadAttention) -> nn.MultiheadAttention:
@@ -104,15 +149,13 @@ def compare_attention_speed(
         x = torch.randn(batch, seq, d_model, requires_grad=True)
         with torch.no_grad():
             torch.testing.assert_close(ours(x, x, x)[0], theirs(x, x, x, need_weights=False)[0])
-        t_ours, t_theirs = paired_timings(
-            forward_backward(ours, x), forward_backward(theirs, x), warmup, repeats
-        )
+        result = compare(forward_backward(ours, x), forward_backward(theirs, x), warmup, repeats)
         rows.append(
             SpeedRow(
                 seq=seq,
-                ours_ms=1e3 * statistics.median(t_ours),
-                torch_ms=1e3 * statistics.median(t_theirs),
-                ratio=statistics.median(b / a for a, b in zip(t_ours, t_theirs)),
+                ours_ms=1e3 * result.first_s,
+                torch_ms=1e3 * result.second_s,
+                ratio=result.ratio,
             )
         )
     return rows

@@ -14,19 +14,25 @@ padding positions.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Literal, NamedTuple
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from scratchformer.attention import AttentionConfig, MultiHeadAttention
-from scratchformer.functional import standardize
+from scratchformer.attention import AttentionConfig, KVCache, MultiHeadAttention
 
-Activation = Literal["relu", "gelu"]
-ACTIVATIONS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {"relu": F.relu, "gelu": F.gelu}
+Activation = Literal["relu", "gelu", "gelu_tanh"]
+# "gelu_tanh" is GELU's tanh approximation, 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))),
+# the one GPT-2 was trained with.
+ACTIVATIONS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
+    "relu": F.relu,
+    "gelu": F.gelu,
+    "gelu_tanh": partial(F.gelu, approximate="tanh"),
+}
 
 
 @dataclass(frozen=True)
@@ -40,10 +46,13 @@ class TransformerConfig:
         n_layers: number of layers in the stack.
         dropout: dropout probability on attention weights, inside the feed-forward block
             and on every sub-layer output before the residual addition.
-        activation: ``"relu"`` (the paper) or ``"gelu"``.
+        activation: ``"relu"`` (the paper), ``"gelu"`` or ``"gelu_tanh"`` (GPT-2).
         norm_first: ``False`` for post-LN (the paper), ``True`` for pre-LN.
         eps: the :class:`LayerNorm` epsilon.
         bias: whether linear layers have biases.
+        activation_dropout: dropout on the feed-forward block's hidden activations;
+            ``None`` means ``dropout`` (as in ``torch.nn.TransformerEncoderLayer``).
+            GPT-2 has none there (``0.0``).
     """
 
     d_model: int = 512
@@ -55,6 +64,7 @@ class TransformerConfig:
     norm_first: bool = False
     eps: float = 1e-5
     bias: bool = True
+    activation_dropout: float | None = None
 
     def __post_init__(self) -> None:
         self.attention_config()  # validates d_model, n_heads and dropout
@@ -63,6 +73,10 @@ class TransformerConfig:
                 f"d_ff and n_layers must be >= 1, got d_ff={self.d_ff}, n_layers={self.n_layers}."
             )
         _check_activation(self.activation)
+        if self.activation_dropout is not None and not 0.0 <= self.activation_dropout < 1.0:
+            raise ValueError(
+                f"activation_dropout must lie in [0, 1) (or be None), got {self.activation_dropout}."
+            )
 
     def attention_config(self) -> AttentionConfig:
         """The :class:`AttentionConfig` every attention block of the stack uses."""
@@ -80,6 +94,11 @@ class LayerNorm(nn.Module):
     ``y = standardize(x) * weight + bias`` over the last dimension (``d_model``), where
     :func:`scratchformer.functional.standardize` uses the biased variance plus ``eps``.
     ``weight`` starts at ones and ``bias`` at zeros, so a fresh layer only standardises.
+
+    The forward pass computes exactly this formula with PyTorch's fused kernel
+    (``F.layer_norm``), one pass over the data instead of several: about ten times faster
+    on the CPU, which makes a BERT forward several percent faster. Tests check it against the
+    ``standardize`` formula.
     """
 
     def __init__(self, d_model: int, eps: float = 1e-5) -> None:
@@ -95,7 +114,7 @@ class LayerNorm(nn.Module):
             raise ValueError(
                 f"LayerNorm expects a last dimension of {self.d_model}, got input {tuple(x.shape)}."
             )
-        return standardize(x, dim=-1, eps=self.eps) * self.weight + self.bias
+        return F.layer_norm(x, (self.d_model,), self.weight, self.bias, self.eps)
 
     def extra_repr(self) -> str:
         return f"{self.d_model}, eps={self.eps}"
@@ -190,6 +209,7 @@ class EncoderLayer(nn.Module):
         *,
         causal: bool = False,
         need_weights: bool = False,
+        kv_cache: KVCache | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Encode ``x`` ``(batch, seq, d_model)``.
 
@@ -198,6 +218,9 @@ class EncoderLayer(nn.Module):
             causal: let each token see only itself and earlier tokens (a decoder-only
                 model's block); ``False`` for an encoder.
             need_weights: also return the self-attention weights.
+            kv_cache: the keys and values of earlier positions (a decoder-only model
+                generating text); extended in place, see
+                :meth:`~scratchformer.attention.MultiHeadAttention.forward`.
 
         Returns:
             ``(hidden, weights)``: hidden ``(batch, seq, d_model)``; weights
@@ -207,7 +230,7 @@ class EncoderLayer(nn.Module):
         x, weights = _residual(
             x,
             lambda h: self.self_attn(
-                h, h, h, padding_mask, causal=causal, need_weights=need_weights
+                h, h, h, padding_mask, causal=causal, need_weights=need_weights, kv_cache=kv_cache
             ),
             self.norm1,
             self.dropout1,
@@ -284,7 +307,10 @@ class DecoderLayer(nn.Module):
 
 
 def _feed_forward(config: TransformerConfig) -> FeedForward:
-    return FeedForward(config.d_model, config.d_ff, config.activation, config.dropout, config.bias)
+    hidden_dropout = (
+        config.dropout if config.activation_dropout is None else config.activation_dropout
+    )
+    return FeedForward(config.d_model, config.d_ff, config.activation, hidden_dropout, config.bias)
 
 
 def _no_weights(module: nn.Module) -> Sublayer:
@@ -339,14 +365,27 @@ class Encoder(nn.Module):
         *,
         causal: bool = False,
         need_weights: bool = False,
+        kv_caches: Sequence[KVCache] | None = None,
     ) -> EncoderOutput:
         """Run every layer on ``x`` ``(batch, seq, d_model)``.
 
-        Arguments as in :meth:`EncoderLayer.forward`.
+        Arguments as in :meth:`EncoderLayer.forward`; ``kv_caches`` holds one
+        :class:`~scratchformer.attention.KVCache` per layer.
         """
+        if kv_caches is not None and len(kv_caches) != len(self.layers):
+            raise ValueError(
+                f"kv_caches must hold one KVCache per layer ({len(self.layers)}), "
+                f"got {len(kv_caches)}."
+            )
         all_weights = []
-        for layer in self.layers:
-            x, weights = layer(x, padding_mask, causal=causal, need_weights=need_weights)
+        for i, layer in enumerate(self.layers):
+            x, weights = layer(
+                x,
+                padding_mask,
+                causal=causal,
+                need_weights=need_weights,
+                kv_cache=None if kv_caches is None else kv_caches[i],
+            )
             all_weights.append(weights)
         if self.norm is not None:
             x = self.norm(x)

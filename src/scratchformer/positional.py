@@ -84,17 +84,21 @@ class _PositionalBase(nn.Module):
         self.max_len = max_len
         self.d_model = d_model
 
-    def _check(self, x: torch.Tensor) -> int:
+    def _check(self, x: torch.Tensor, offset: int) -> int:
         if x.dim() != 3 or x.shape[-1] != self.d_model:
             raise ValueError(
                 f"expected input of shape (batch, seq, d_model={self.d_model}), "
                 f"got {tuple(x.shape)}."
             )
         seq = x.shape[1]
-        if seq > self.max_len:
+        if offset < 0:
+            raise ValueError(f"offset must be >= 0, got {offset}.")
+        if offset + seq > self.max_len:
+            start = f" starting at position {offset}" if offset else ""
             raise ValueError(
-                f"sequence length {seq} exceeds max_len {self.max_len} of {type(self).__name__}; "
-                "truncate the input or build the model with a larger max_len."
+                f"sequence length {seq}{start} exceeds max_len {self.max_len} of "
+                f"{type(self).__name__}; truncate the input or build the model with a larger "
+                "max_len."
             )
         return seq
 
@@ -115,10 +119,14 @@ class SinusoidalPositionalEncoding(_PositionalBase):
         super().__init__(max_len, d_model)
         self.register_buffer("pe", sinusoidal_encoding(max_len, d_model), persistent=False)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """``x + PE[:seq]`` for ``x`` of shape ``(batch, seq, d_model)``."""
-        seq = self._check(x)
-        return x + self.pe[:seq].to(x.dtype)
+    def forward(self, x: torch.Tensor, offset: int = 0) -> torch.Tensor:
+        """``x + PE[offset : offset + seq]`` for ``x`` of shape ``(batch, seq, d_model)``.
+
+        ``offset`` is the position of ``x``'s first token (non-zero when earlier tokens
+        were processed before, as with a KV cache).
+        """
+        seq = self._check(x, offset)
+        return x + self.pe[offset : offset + seq].to(x.dtype)
 
 
 class LearnedPositionalEmbedding(_PositionalBase):
@@ -132,10 +140,14 @@ class LearnedPositionalEmbedding(_PositionalBase):
         super().__init__(max_len, d_model)
         self.weight = nn.Parameter(torch.randn(max_len, d_model) * 0.02)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """``x + weight[:seq]`` for ``x`` of shape ``(batch, seq, d_model)``."""
-        seq = self._check(x)
-        return x + self.weight[:seq]
+    def forward(self, x: torch.Tensor, offset: int = 0) -> torch.Tensor:
+        """``x + weight[offset : offset + seq]`` for ``x`` of shape ``(batch, seq, d_model)``.
+
+        ``offset`` is the position of ``x``'s first token (non-zero when earlier tokens
+        were processed before, as with a KV cache).
+        """
+        seq = self._check(x, offset)
+        return x + self.weight[offset : offset + seq]
 
 
 __all__ = [

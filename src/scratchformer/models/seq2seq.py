@@ -13,14 +13,13 @@ Padding is recognised by ``config.pad_id``: wherever a method derives a padding 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Literal, NamedTuple
 
 import torch
 from torch import nn
 
+from scratchformer.generate import evaluating
 from scratchformer.layers import (
     Activation,
     Decoder,
@@ -134,18 +133,6 @@ class AttentionMaps(NamedTuple):
     decoder_cross: tuple[torch.Tensor, ...]
 
 
-@contextmanager
-def _evaluating(module: nn.Module) -> Iterator[None]:
-    """Run a block in eval mode without gradients, then restore the previous mode."""
-    was_training = module.training
-    module.eval()
-    try:
-        with torch.no_grad():
-            yield
-    finally:
-        module.train(was_training)
-
-
 class Transformer(nn.Module):
     """Encoder-decoder Transformer for sequence-to-sequence tasks.
 
@@ -228,7 +215,7 @@ class Transformer(nn.Module):
         For plots: ``maps.decoder_cross[-1][0, h]`` is the last layer's head ``h``
         cross-attention for the first example, ``(tgt_seq, src_seq)``.
         """
-        with _evaluating(self):
+        with evaluating(self):
             src_padding_mask = self._padding(src)
             encoded = self._encode(src, src_padding_mask, need_weights=True)
             decoded = self._decode(tgt, encoded.hidden, src_padding_mask, None, True)
@@ -263,7 +250,7 @@ class Transformer(nn.Module):
                 raise ValueError(
                     f"{name}={token} is not in the target vocabulary [0, {cfg.tgt_vocab_size})."
                 )
-        with _evaluating(self):
+        with evaluating(self):
             src_padding_mask = self._padding(src)
             memory = self.encode(src, src_padding_mask)
             ys = torch.full((src.shape[0], 1), bos_id, dtype=torch.long, device=src.device)

@@ -3,6 +3,8 @@
 * :class:`CharTokenizer` — one id per character.
 * :class:`ByteLevelBPE` — GPT-2's byte-level byte-pair encoding, trainable here and able
   to load GPT-2's ``vocab.json``/``merges.txt``.
+* :class:`WordPiece` — BERT's tokeniser, reading BERT's ``vocab.txt``.
+* :func:`gpt2_tokenizer` — GPT-2's own tokeniser (a :class:`ByteLevelBPE` with OpenAI's files).
 
 The building blocks of BPE training (:func:`count_pairs`, :func:`merge_pair`,
 :func:`most_frequent_pair`, :func:`learn_merges`) and of byte-level tokens
@@ -22,19 +24,28 @@ from scratchformer.tokenizers.bpe_train import (
 )
 from scratchformer.tokenizers.byte_unicode import bytes_to_unicode, unicode_to_bytes
 from scratchformer.tokenizers.char import CharTokenizer
+from scratchformer.tokenizers.gpt2 import END_OF_TEXT, END_OF_TEXT_ID, gpt2_tokenizer
 from scratchformer.tokenizers.pretokenize import GPT2_PATTERN, RegexPreTokenizer
+from scratchformer.tokenizers.wordpiece import BertInputs, Encoding, WordPiece, WordPieceConfig
 
 __all__ = [
+    "END_OF_TEXT",
+    "END_OF_TEXT_ID",
     "GPT2_PATTERN",
     "BPETrainConfig",
+    "BertInputs",
     "ByteLevelBPE",
     "CharTokenizer",
+    "Encoding",
     "Merge",
     "RegexPreTokenizer",
     "Tokenizer",
     "TokenizerFileError",
+    "WordPiece",
+    "WordPieceConfig",
     "bytes_to_unicode",
     "count_pairs",
+    "gpt2_tokenizer",
     "learn_merges",
     "merge_pair",
     "most_frequent_pair",

@@ -1,0 +1,185 @@
+"""Benchmark: our GPT-2 against a PyTorch-layer twin (training) and transformers (generation).
+
+Prints, in one run on the CPU (float32):
+
+1. **Training** tokens/s (forward, next-token cross-entropy, backward) of our ``GPT2``
+   and of a reference of the same size built from ``torch.nn.TransformerEncoderLayer``
+   (pre-LN, GELU, causal mask, batch_first) plus embeddings and a tied output layer. The
+   reference gets our weights and the same tanh-GELU, and must give our logits before
+   anything is timed. Ratio ``reference time / our time``: ``>= 1.0`` means ours is at
+   least as fast.
+2. **Generation** tokens/s, greedy, batch 1, 256 new tokens: ours with the KV cache,
+   ours without it (target: the cache is ``>= 5x`` faster), and ``transformers``'
+   ``GPT2LMHeadModel.generate`` on identical weights (ratio ``>= 1.0``: ours at least as
+   fast). All three must produce the same tokens.
+
+Timed pairs run alternately (scratchformer.benchmark.compare), so drifting machine load
+hits both sides alike; the ratios are medians of the paired ratios.
+
+    python bench/gpt2.py             # a couple of minutes on 2 cores
+    python bench/gpt2.py --quick     # fewer repeats
+"""
+
+from __future__ import annotations
+
+import argparse
+from functools import partial
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from scratchformer.benchmark import compare, language_model_step
+from scratchformer.generate import GenerationConfig, generate
+from scratchformer.models import GPT2, GPT2Config
+
+CONFIG = GPT2Config.named("gpt2-mini", n_positions=512)  # 6 layers, 384 wide, GPT-2's vocabulary
+TRAIN_BATCH, TRAIN_SEQ = 4, 256
+PROMPT_LEN, NEW_TOKENS = 16, 256
+
+
+class TorchLayersGPT(nn.Module):
+    """The reference: GPT-2's shape from ``torch.nn.TransformerEncoderLayer`` blocks."""
+
+    def __init__(self, config: GPT2Config) -> None:
+        super().__init__()
+        d = config.n_embd
+        self.wte = nn.Embedding(config.vocab_size, d)
+        self.wpe = nn.Embedding(config.n_positions, d)
+        self.drop = nn.Dropout(config.dropout)
+        self.layers = nn.ModuleList(
+            nn.TransformerEncoderLayer(
+                d,
+                config.n_head,
+                config.d_ff,
+                config.dropout,
+                activation=partial(F.gelu, approximate="tanh"),
+                layer_norm_eps=config.layer_norm_epsilon,
+                batch_first=True,
+                norm_first=True,
+            )
+            for _ in range(config.n_layer)
+        )
+        self.norm = nn.LayerNorm(d, eps=config.layer_norm_epsilon)
+
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        seq = ids.shape[1]
+        x = self.drop(self.wte(ids) + self.wpe(torch.arange(seq, device=ids.device)))
+        mask = nn.Transformer.generate_square_subsequent_mask(seq, device=ids.device)
+        for layer in self.layers:
+            x = layer(x, src_mask=mask, is_causal=True)
+        return F.linear(self.norm(x), self.wte.weight)  # tied output layer
+
+
+def torch_layers_twin(ours: GPT2) -> TorchLayersGPT:
+    """The reference holding our weights (checked to compute our logits)."""
+    twin = TorchLayersGPT(ours.config)
+    renamed = {}
+    for name, tensor in ours.state_dict().items():
+        name = name.replace("stack.layers.", "layers.").replace("stack.norm.", "norm.")
+        name = name.replace("self_attn.in_proj.", "self_attn.in_proj_").replace("feed_forward.", "")
+        renamed[name] = tensor
+    twin.load_state_dict(renamed)
+    ids = torch.randint(0, ours.config.vocab_size, (2, 32))
+    with torch.no_grad():
+        torch.testing.assert_close(twin.eval()(ids), ours.eval()(ids).logits, rtol=1e-4, atol=1e-4)
+    return twin.train()
+
+
+def transformers_twin(ours: GPT2):
+    """``transformers.GPT2LMHeadModel`` (its default SDPA attention) holding our weights."""
+    import transformers
+
+    hf = transformers.GPT2LMHeadModel(
+        transformers.GPT2Config(**ours.config.to_hf_config(), bos_token_id=None, eos_token_id=None)
+    ).eval()
+    ours.load_hf_state_dict(hf.state_dict())  # same weights on both sides
+    return hf
+
+
+def bench_training(ours: GPT2, repeats: int) -> None:
+    reference = torch_layers_twin(ours)
+    ours.train()
+    ids = torch.randint(0, CONFIG.vocab_size, (TRAIN_BATCH, TRAIN_SEQ + 1))
+    result = compare(
+        language_model_step(ours, ids), language_model_step(reference, ids), 2, repeats
+    )
+    tokens = TRAIN_BATCH * TRAIN_SEQ
+    print(
+        f"\ntraining: forward + loss + backward, batch {TRAIN_BATCH} x {TRAIN_SEQ} tokens, "
+        f"dropout {CONFIG.dropout}, medians of {repeats} paired steps"
+    )
+    print(f"  ours (scratchformer GPT2)          {tokens / result.first_s:>9,.0f} tokens/s")
+    print(f"  torch.nn.TransformerEncoderLayer   {tokens / result.second_s:>9,.0f} tokens/s")
+    print(f"  ratio reference time / our time   {result.ratio:>9.2f}   (target >= 1.0)")
+
+
+def bench_generation(ours: GPT2, repeats: int) -> None:
+    hf = transformers_twin(ours)
+    ours.eval()
+    prompt = torch.randint(0, CONFIG.vocab_size, (1, PROMPT_LEN))
+    config = GenerationConfig(max_new_tokens=NEW_TOKENS)
+    no_cache = GenerationConfig(max_new_tokens=NEW_TOKENS, use_cache=False)
+
+    def ours_cached() -> torch.Tensor:
+        return generate(ours, prompt, config)
+
+    def ours_uncached() -> torch.Tensor:
+        return generate(ours, prompt, no_cache)
+
+    def theirs() -> torch.Tensor:
+        with torch.no_grad():
+            return hf.generate(
+                prompt,
+                attention_mask=torch.ones_like(prompt),
+                do_sample=False,
+                max_new_tokens=NEW_TOKENS,
+                pad_token_id=0,
+            )
+
+    tokens = ours_cached()
+    assert tokens.shape == (1, PROMPT_LEN + NEW_TOKENS)
+    assert torch.equal(tokens, ours_uncached()), "the KV cache changed the tokens"
+    assert torch.equal(tokens, theirs()), "transformers generated other tokens"
+    vs_hf = compare(ours_cached, theirs, 1, repeats)
+    vs_no_cache = compare(ours_cached, ours_uncached, 0, max(1, repeats // 3))
+    print(
+        f"\ngeneration: greedy, batch 1, {PROMPT_LEN}-token prompt + {NEW_TOKENS} new tokens "
+        "(all three give the same tokens)"
+    )
+    print(f"  ours, KV cache                     {NEW_TOKENS / vs_hf.first_s:>9,.1f} tokens/s")
+    print(
+        f"  ours, no cache                     {NEW_TOKENS / vs_no_cache.second_s:>9,.1f} "
+        f"tokens/s   cache speed-up {vs_no_cache.ratio:.1f}x (target >= 5x)"
+    )
+    print(
+        f"  transformers generate              {NEW_TOKENS / vs_hf.second_s:>9,.1f} "
+        f"tokens/s   ratio their time / our time {vs_hf.ratio:.2f} (target >= 1.0)"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="fewer repeats")
+    parser.add_argument(
+        "--threads", type=int, default=None, help="torch threads (default: torch's)"
+    )
+    args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    torch.manual_seed(0)
+    ours = GPT2(CONFIG)
+    print(
+        f"GPT-2 benchmark, CPU, {torch.get_num_threads()} torch threads, torch {torch.__version__}"
+    )
+    print(f"config: {CONFIG}")
+    print(
+        f"  {ours.num_parameters():,} parameters "
+        f"({ours.num_parameters(exclude_embeddings=True):,} without the embeddings)"
+    )
+    bench_training(ours, repeats=4 if args.quick else 10)
+    bench_generation(ours, repeats=2 if args.quick else 6)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,734 @@
+"""BERT (Devlin et al., 2019): a post-LN Transformer encoder, its heads and its checkpoints.
+
+* :class:`BertModel` embeds token ids (word + position + token type, then LayerNorm and
+  dropout), runs the post-LN :class:`~scratchformer.layers.Encoder` of chapter 5 (GELU
+  feed-forward, LayerNorm epsilon ``1e-12``) and, with a pooler, maps the ``[CLS]``
+  vector through ``tanh(dense(.))``.
+* :class:`BertForMaskedLM` predicts the token behind every position (``[MASK]`` ones are
+  the interesting ones); its output layer reuses the word embedding matrix.
+* :class:`BertForSequenceClassification` classifies a text (or a text pair) from the
+  pooled ``[CLS]`` vector.
+* :func:`mean_pool` and :func:`l2_normalize` turn token vectors into sentence
+  embeddings; :class:`SentenceEncoder` does the whole way from texts to unit vectors,
+  as sentence-transformers models such as ``all-MiniLM-L6-v2`` are used.
+
+``from_pretrained`` loads Hugging Face-format checkpoints (``config.json`` and
+``model.safetensors``) through :data:`HF_NAMES`, the one table that maps their parameter
+names to ours, strictly (see :mod:`scratchformer.checkpoints`).
+
+Masks follow Hugging Face's BERT inputs: ``attention_mask`` is ``True`` (or ``1``) at
+real tokens and ``False`` (``0``) at padding, as :meth:`WordPiece.encode_batch` returns it.
+
+Dropout sits where the original has it (none inside the feed-forward block), at one rate,
+``hidden_dropout_prob``: our attention blocks use that rate for the attention weights too,
+where the original has a separate ``attention_probs_dropout_prob`` (0.1 as well in the
+published BERTs). Evaluation mode has no dropout at all.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, NamedTuple, TypeVar
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from scratchformer.checkpoints import (
+    CheckpointError,
+    TensorRule,
+    expand_layers,
+    load_checkpoint,
+    read_safetensors,
+)
+from scratchformer.layers import (
+    ACTIVATIONS,
+    Activation,
+    Dropout,
+    Encoder,
+    LayerNorm,
+    TransformerConfig,
+)
+from scratchformer.positional import LearnedPositionalEmbedding
+from scratchformer.tokenizers.wordpiece import VOCAB_FILE, WordPiece, WordPieceConfig
+
+CONFIG_FILE = "config.json"
+WEIGHTS_FILE = "model.safetensors"
+
+# Hugging Face config.json key -> BertConfig field.
+HF_CONFIG_KEYS: dict[str, str] = {
+    "vocab_size": "vocab_size",
+    "hidden_size": "d_model",
+    "num_hidden_layers": "n_layers",
+    "num_attention_heads": "n_heads",
+    "intermediate_size": "d_ff",
+    "max_position_embeddings": "max_len",
+    "type_vocab_size": "n_token_types",
+    "hidden_dropout_prob": "dropout",
+    "hidden_act": "activation",
+    "layer_norm_eps": "eps",
+    "pad_token_id": "pad_id",
+    "initializer_range": "init_std",
+}
+# Hugging Face hidden_act -> our activation name.
+HF_ACTIVATIONS: dict[str, Activation] = {"gelu": "gelu", "relu": "relu"}
+_REQUIRED_HF_KEYS = (
+    "vocab_size",
+    "hidden_size",
+    "num_hidden_layers",
+    "num_attention_heads",
+    "intermediate_size",
+)
+
+
+@dataclass(frozen=True)
+class BertConfig:
+    """Everything that defines a BERT model (defaults: BERT-base).
+
+    Attributes:
+        vocab_size: number of token ids.
+        d_model: width of every token vector (``hidden_size``).
+        n_layers: encoder layers.
+        n_heads: attention heads per layer; must divide ``d_model``.
+        d_ff: hidden width of the feed-forward blocks (``intermediate_size``).
+        max_len: the longest input, in tokens (``max_position_embeddings``).
+        n_token_types: number of segment ids (2: first and second text of a pair).
+        dropout: dropout probability (embeddings, attention, sub-layer outputs, heads).
+        activation: the feed-forward non-linearity; ``"gelu"`` is the exact (erf) GELU.
+        eps: the LayerNorm epsilon.
+        pad_id: the padding token id (its embedding starts at zero and gets no gradient).
+        n_labels: classes of :class:`BertForSequenceClassification`.
+        init_std: standard deviation of the initial weights (``initializer_range``).
+    """
+
+    vocab_size: int = 30522
+    d_model: int = 768
+    n_layers: int = 12
+    n_heads: int = 12
+    d_ff: int = 3072
+    max_len: int = 512
+    n_token_types: int = 2
+    dropout: float = 0.1
+    activation: Activation = "gelu"
+    eps: float = 1e-12
+    pad_id: int = 0
+    n_labels: int = 2
+    init_std: float = 0.02
+
+    def __post_init__(self) -> None:
+        for name in ("vocab_size", "max_len", "n_token_types", "n_labels"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}.")
+        if not 0 <= self.pad_id < self.vocab_size:
+            raise ValueError(f"pad_id={self.pad_id} must be an id in [0, {self.vocab_size}).")
+        if self.init_std <= 0:
+            raise ValueError(f"init_std must be > 0, got {self.init_std}.")
+        self.encoder_config()  # validates d_model, n_heads, d_ff, n_layers, dropout, activation
+
+    def encoder_config(self) -> TransformerConfig:
+        """The post-LN :class:`TransformerConfig` of the encoder stack."""
+        return TransformerConfig(
+            d_model=self.d_model,
+            n_heads=self.n_heads,
+            d_ff=self.d_ff,
+            n_layers=self.n_layers,
+            dropout=self.dropout,
+            activation=self.activation,
+            norm_first=False,
+            eps=self.eps,
+            activation_dropout=0.0,
+        )
+
+    @classmethod
+    def from_hf(cls, hf: Mapping[str, Any], source: str = "config") -> BertConfig:
+        """Read a Hugging Face BERT ``config.json`` (as a dict); keys per :data:`HF_CONFIG_KEYS`.
+
+        Keys it does not list keep BERT's defaults; ``n_labels`` comes from ``id2label``
+        (or ``num_labels``). ``attention_probs_dropout_prob`` is not used (see the module
+        notes on dropout).
+
+        Raises:
+            ValueError: naming ``source``, for a missing size, another architecture
+                (``model_type``), relative positions, a decoder, or an unsupported activation.
+        """
+        missing = [key for key in _REQUIRED_HF_KEYS if key not in hf]
+        if missing:
+            raise ValueError(f"{source}: missing {missing}; is this a BERT config.json?")
+        unsupported = {
+            "model_type": (hf.get("model_type", "bert"), "bert"),
+            "position_embedding_type": (hf.get("position_embedding_type", "absolute"), "absolute"),
+            "is_decoder": (hf.get("is_decoder", False), False),
+            "add_cross_attention": (hf.get("add_cross_attention", False), False),
+        }
+        for key, (value, supported) in unsupported.items():
+            if value != supported:
+                raise ValueError(
+                    f"{source}: {key}={value!r} is not supported; this BertModel implements "
+                    f"{key}={supported!r} (an encoder-only BERT with absolute positions)"
+                )
+        if hf.get("hidden_act", "gelu") not in HF_ACTIVATIONS:
+            raise ValueError(
+                f"{source}: hidden_act={hf['hidden_act']!r} is not supported; use one of "
+                f"{sorted(HF_ACTIVATIONS)} ('gelu' is the exact GELU)"
+            )
+        values = {
+            field: hf[key] for key, field in HF_CONFIG_KEYS.items() if hf.get(key) is not None
+        }
+        if "activation" in values:
+            values["activation"] = HF_ACTIVATIONS[values["activation"]]
+        if "id2label" in hf:
+            values["n_labels"] = len(hf["id2label"])
+        elif "num_labels" in hf:
+            values["n_labels"] = hf["num_labels"]
+        try:
+            return cls(**values)
+        except ValueError as error:
+            raise ValueError(f"{source}: {error}") from None
+
+    @classmethod
+    def from_json(cls, path: str | Path) -> BertConfig:
+        """Read a Hugging Face ``config.json`` file (see :meth:`from_hf`)."""
+        return cls.from_hf(_read_json(Path(path)), source=str(path))
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{path}: file not found") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise ValueError(f"{path}: not valid JSON ({error})") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: expected a JSON object, got {type(data).__name__}")
+    return data
+
+
+# --------------------------------------------------------------------------- modules
+class BertEmbeddings(nn.Module):
+    """Token ids ``(batch, seq)`` -> vectors ``(batch, seq, d_model)``.
+
+    The sum of three learned embeddings: the word, its position (``0 .. seq - 1``) and
+    its token type (segment ``0`` or ``1``), then LayerNorm and dropout. Attributes:
+    ``word``, ``position``, ``token_type``, ``norm``, ``dropout``.
+    """
+
+    def __init__(self, config: BertConfig) -> None:
+        super().__init__()
+        self.word = nn.Embedding(config.vocab_size, config.d_model, padding_idx=config.pad_id)
+        self.position = LearnedPositionalEmbedding(config.max_len, config.d_model)
+        self.token_type = nn.Embedding(config.n_token_types, config.d_model)
+        self.norm = LayerNorm(config.d_model, config.eps)
+        self.dropout = Dropout(config.dropout)
+
+    def forward(self, input_ids: torch.Tensor, token_type_ids: torch.Tensor) -> torch.Tensor:
+        """``(batch, seq)`` ids and token types -> ``(batch, seq, d_model)``."""
+        x = self.word(input_ids) + self.token_type(token_type_ids)
+        return self.dropout(self.norm(self.position(x)))
+
+
+class BertPooler(nn.Module):
+    """The sentence vector BERT's classifiers read: ``tanh(dense(hidden[:, 0]))``, the
+    transformed ``[CLS]`` token. ``(batch, seq, d_model) -> (batch, d_model)``."""
+
+    def __init__(self, config: BertConfig) -> None:
+        super().__init__()
+        self.dense = nn.Linear(config.d_model, config.d_model)
+
+    def forward(self, hidden: torch.Tensor) -> torch.Tensor:
+        """``(batch, seq, d_model) -> (batch, d_model)``."""
+        return torch.tanh(self.dense(hidden[:, 0]))
+
+
+class BertOutput(NamedTuple):
+    """What :class:`BertModel` returns.
+
+    Attributes:
+        hidden: ``(batch, seq, d_model)``, the last layer's token vectors.
+        pooled: ``(batch, d_model)``, the pooler's ``[CLS]`` vector, or ``None`` for a
+            model without pooler.
+    """
+
+    hidden: torch.Tensor
+    pooled: torch.Tensor | None
+
+
+def _init_weights(module: nn.Module, std: float) -> None:
+    """BERT's initialisation: linear and embedding weights from ``N(0, std^2)``, zero biases
+    and padding embedding. LayerNorms keep their ones and zeros."""
+    for sub in module.modules():
+        if isinstance(sub, nn.Linear):
+            nn.init.normal_(sub.weight, std=std)
+            if sub.bias is not None:
+                nn.init.zeros_(sub.bias)
+        elif isinstance(sub, (nn.Embedding, LearnedPositionalEmbedding)):
+            nn.init.normal_(sub.weight, std=std)
+            padding_idx = getattr(sub, "padding_idx", None)
+            if padding_idx is not None:
+                with torch.no_grad():
+                    sub.weight[padding_idx].zero_()
+
+
+def _check_ids(name: str, ids: torch.Tensor, limit: int, what: str) -> None:
+    if ids.numel() and (int(ids.min()) < 0 or int(ids.max()) >= limit):
+        raise ValueError(
+            f"{name} must lie in [0, {limit}) ({what}), got values from {int(ids.min())} "
+            f"to {int(ids.max())}."
+        )
+
+
+_M = TypeVar("_M", bound="_Pretrained")
+
+
+class _Pretrained(nn.Module):
+    """``from_pretrained`` for the BERT models: a Hugging Face folder -> a loaded model."""
+
+    config: BertConfig
+
+    @classmethod
+    def from_pretrained(cls: type[_M], directory: str | Path, **options: Any) -> _M:
+        """Build the model from ``directory/config.json`` and load ``directory/model.safetensors``.
+
+        Parameter names are mapped by :data:`HF_NAMES`. ``options`` go to the constructor
+        (e.g. ``pooler=False``). The model is returned in evaluation mode.
+
+        Raises:
+            FileNotFoundError / ValueError: for a missing or invalid ``config.json``.
+            scratchformer.checkpoints.CheckpointError: for a missing or corrupt weights
+                file, or weights that do not match (missing, unexpected or misshapen
+                tensors, all listed).
+        """
+        directory = Path(directory)
+        model = cls(BertConfig.from_json(directory / CONFIG_FILE), **options)
+        path = directory / WEIGHTS_FILE
+        checkpoint = _drop_tied_copies(read_safetensors(path), str(path))
+        load_checkpoint(model, checkpoint, hf_rules(model), optional=HF_OPTIONAL, source=str(path))
+        return model.eval()
+
+
+class BertModel(_Pretrained):
+    """BERT's encoder: embeddings, ``n_layers`` post-LN layers, optionally the pooler.
+
+    Attributes: ``embeddings`` (:class:`BertEmbeddings`), ``encoder``
+    (:class:`~scratchformer.layers.Encoder`), ``pooler`` (:class:`BertPooler` or ``None``).
+
+    Args:
+        config: the sizes.
+        pooler: build the pooler (checkpoints of task models without one, such as masked
+            language models, need ``False``).
+    """
+
+    def __init__(self, config: BertConfig, *, pooler: bool = True) -> None:
+        super().__init__()
+        self.config = config
+        self.embeddings = BertEmbeddings(config)
+        self.encoder = Encoder(config.encoder_config())
+        self.pooler = BertPooler(config) if pooler else None
+        _init_weights(self, config.init_std)
+
+    def forward(
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor | None = None,
+        token_type_ids: torch.Tensor | None = None,
+    ) -> BertOutput:
+        """Encode a batch.
+
+        Args:
+            input_ids: ``LongTensor (batch, seq)``, ``seq <= config.max_len``.
+            attention_mask: ``(batch, seq)``, bool or 0/1 integers, ``True``/``1`` at real
+                tokens, ``False``/``0`` at padding; ``None``: no padding.
+            token_type_ids: ``LongTensor (batch, seq)``; ``None``: all ``0``.
+
+        Returns:
+            :class:`BertOutput` with hidden ``(batch, seq, d_model)`` and pooled
+            ``(batch, d_model)`` (or ``None``). Padding positions get vectors too (from
+            attending to the real tokens); ignore them, e.g. with :func:`mean_pool`.
+
+        Raises:
+            ValueError / TypeError: for a wrong shape, dtype or out-of-range id, saying which.
+        """
+        token_type_ids, padding = self._check_inputs(input_ids, attention_mask, token_type_ids)
+        x = self.embeddings(input_ids, token_type_ids)
+        hidden = self.encoder(x, padding).hidden
+        return BertOutput(hidden, None if self.pooler is None else self.pooler(hidden))
+
+    def _check_inputs(
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor | None,
+        token_type_ids: torch.Tensor | None,
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Validate; return token types and the encoder's padding mask (``True`` = padding)."""
+        cfg = self.config
+        if not isinstance(input_ids, torch.Tensor) or input_ids.dim() != 2:
+            raise ValueError(
+                f"input_ids must be a (batch, seq) tensor of token ids, got "
+                f"{getattr(input_ids, 'shape', type(input_ids).__name__)}."
+            )
+        if input_ids.is_floating_point() or input_ids.dtype == torch.bool:
+            raise TypeError(f"input_ids must hold integer ids, got dtype {input_ids.dtype}.")
+        if input_ids.shape[1] > cfg.max_len:
+            raise ValueError(
+                f"the input has {input_ids.shape[1]} tokens but the model has only "
+                f"{cfg.max_len} positions; truncate it (e.g. encode_batch(..., max_len={cfg.max_len}))."
+            )
+        _check_ids("input_ids", input_ids, cfg.vocab_size, "the vocabulary")
+        shape = tuple(input_ids.shape)
+        if token_type_ids is None:
+            token_type_ids = torch.zeros_like(input_ids)
+        elif tuple(token_type_ids.shape) != shape:
+            raise ValueError(
+                f"token_type_ids must have the shape of input_ids {shape}, "
+                f"got {tuple(token_type_ids.shape)}."
+            )
+        else:
+            _check_ids("token_type_ids", token_type_ids, cfg.n_token_types, "the token types")
+        if attention_mask is None:
+            return token_type_ids, None
+        if tuple(attention_mask.shape) != shape:
+            raise ValueError(
+                f"attention_mask must have the shape of input_ids {shape}, "
+                f"got {tuple(attention_mask.shape)}."
+            )
+        if attention_mask.dtype != torch.bool:
+            if attention_mask.is_floating_point() or not bool(
+                ((attention_mask == 0) | (attention_mask == 1)).all()
+            ):
+                raise ValueError(
+                    "attention_mask must be bool or hold only 0 (padding) and 1 (real token)."
+                )
+            attention_mask = attention_mask.bool()
+        padding = ~attention_mask
+        return token_type_ids, padding if bool(padding.any()) else None
+
+
+class MaskedLMHead(nn.Module):
+    """Token vectors -> scores over the vocabulary.
+
+    ``dense`` + activation + ``norm`` (LayerNorm) transform each vector; the scores are
+    its dot products with every word embedding, plus a per-token ``bias``. Reusing the
+    embedding matrix (weight tying) makes a word's input and output vectors one.
+    """
+
+    def __init__(self, config: BertConfig) -> None:
+        super().__init__()
+        self.activation = config.activation
+        self.dense = nn.Linear(config.d_model, config.d_model)
+        self.norm = LayerNorm(config.d_model, config.eps)
+        self.bias = nn.Parameter(torch.zeros(config.vocab_size))
+
+    def forward(self, hidden: torch.Tensor, word_embeddings: torch.Tensor) -> torch.Tensor:
+        """``(batch, seq, d_model)`` and ``(vocab, d_model)`` -> logits ``(batch, seq, vocab)``."""
+        h = self.norm(ACTIVATIONS[self.activation](self.dense(hidden)))
+        return F.linear(h, word_embeddings, self.bias)
+
+
+class BertForMaskedLM(_Pretrained):
+    """BERT without pooler plus a :class:`MaskedLMHead` tied to its word embeddings.
+
+    Attributes: ``bert`` (:class:`BertModel`), ``mlm_head`` (:class:`MaskedLMHead`).
+    """
+
+    def __init__(self, config: BertConfig) -> None:
+        super().__init__()
+        self.config = config
+        self.bert = BertModel(config, pooler=False)
+        self.mlm_head = MaskedLMHead(config)
+        _init_weights(self.mlm_head, config.init_std)
+
+    def forward(
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor | None = None,
+        token_type_ids: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """Logits ``(batch, seq, vocab_size)``; arguments as in :meth:`BertModel.forward`."""
+        hidden = self.bert(input_ids, attention_mask, token_type_ids).hidden
+        return self.mlm_head(hidden, self.bert.embeddings.word.weight)
+
+
+class BertForSequenceClassification(_Pretrained):
+    """BERT with pooler, then dropout and a linear ``classifier`` to ``config.n_labels`` logits.
+
+    Attributes: ``bert``, ``dropout``, ``classifier``.
+    """
+
+    def __init__(self, config: BertConfig) -> None:
+        super().__init__()
+        self.config = config
+        self.bert = BertModel(config, pooler=True)
+        self.dropout = Dropout(config.dropout)
+        self.classifier = nn.Linear(config.d_model, config.n_labels)
+        _init_weights(self.classifier, config.init_std)
+
+    def forward(
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor | None = None,
+        token_type_ids: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """Logits ``(batch, n_labels)``; arguments as in :meth:`BertModel.forward`."""
+        pooled = self.bert(input_ids, attention_mask, token_type_ids).pooled
+        return self.classifier(self.dropout(pooled))
+
+
+# --------------------------------------------------------------------------- checkpoints
+def _weight_and_bias(ours: str, theirs: str) -> tuple[TensorRule, TensorRule]:
+    """The two rules of a module with a weight and a bias (linear layer, LayerNorm)."""
+    return (
+        TensorRule(f"{ours}.weight", f"{theirs}.weight"),
+        TensorRule(f"{ours}.bias", f"{theirs}.bias"),
+    )
+
+
+_OUR_LAYER, _HF_LAYER = "encoder.layers.{i}", "encoder.layer.{i}"  # {i}: the layer index
+
+# Our parameter name <- Hugging Face's. The task models hold a BertModel as `bert`, and so
+# do Hugging Face's: there both sides gain the prefix "bert.". Our attention keeps query,
+# key and value in one `in_proj` matrix: their three are stacked in that order.
+HF_NAMES: tuple[TensorRule, ...] = (
+    TensorRule("embeddings.word.weight", "embeddings.word_embeddings.weight"),
+    TensorRule("embeddings.position.weight", "embeddings.position_embeddings.weight"),
+    TensorRule("embeddings.token_type.weight", "embeddings.token_type_embeddings.weight"),
+    *_weight_and_bias("embeddings.norm", "embeddings.LayerNorm"),
+    *(
+        TensorRule(
+            f"{_OUR_LAYER}.self_attn.in_proj.{kind}",
+            tuple(
+                f"{_HF_LAYER}.attention.self.{part}.{kind}" for part in ("query", "key", "value")
+            ),
+        )
+        for kind in ("weight", "bias")
+    ),
+    *_weight_and_bias(f"{_OUR_LAYER}.self_attn.out_proj", f"{_HF_LAYER}.attention.output.dense"),
+    *_weight_and_bias(f"{_OUR_LAYER}.norm1", f"{_HF_LAYER}.attention.output.LayerNorm"),
+    *_weight_and_bias(f"{_OUR_LAYER}.feed_forward.linear1", f"{_HF_LAYER}.intermediate.dense"),
+    *_weight_and_bias(f"{_OUR_LAYER}.feed_forward.linear2", f"{_HF_LAYER}.output.dense"),
+    *_weight_and_bias(f"{_OUR_LAYER}.norm2", f"{_HF_LAYER}.output.LayerNorm"),
+    *_weight_and_bias("pooler.dense", "pooler.dense"),
+    # BertForMaskedLM's head (its output matrix is the word embeddings: no entry).
+    *_weight_and_bias("mlm_head.dense", "cls.predictions.transform.dense"),
+    *_weight_and_bias("mlm_head.norm", "cls.predictions.transform.LayerNorm"),
+    TensorRule("mlm_head.bias", "cls.predictions.bias"),
+    # BertForSequenceClassification's head.
+    *_weight_and_bias("classifier", "classifier"),
+)
+
+# Checkpoint tensors that may be present and carry nothing to load: the constant
+# 0..max_len-1 position ids older files saved.
+HF_OPTIONAL: frozenset[str] = frozenset({"embeddings.position_ids", "bert.embeddings.position_ids"})
+
+# Copies of tied tensors some masked-LM files also store: copy -> original. They are
+# checked to equal the original, then dropped.
+HF_TIED_COPIES: dict[str, str] = {
+    "cls.predictions.decoder.weight": "bert.embeddings.word_embeddings.weight",
+    "cls.predictions.decoder.bias": "cls.predictions.bias",
+}
+
+
+def hf_rules(model: nn.Module) -> list[TensorRule]:
+    """The rules of :data:`HF_NAMES` that apply to ``model`` (a BERT model of this module).
+
+    A rule applies where the model has the tensor, either as named or under ``bert.``
+    (inside a task model); :func:`~scratchformer.checkpoints.load_checkpoint` then checks
+    that every tensor of the model is covered.
+    """
+    if not isinstance(model, _Pretrained):
+        raise TypeError(f"expected one of this module's BERT models, got {type(model).__name__}")
+    names = set(model.state_dict())
+    rules = []
+    for rule in expand_layers(HF_NAMES, model.config.n_layers):
+        for candidate in (rule, rule.with_prefix("bert.", "bert.")):
+            if candidate.ours in names:
+                rules.append(candidate)
+    return rules
+
+
+def _drop_tied_copies(checkpoint: dict[str, torch.Tensor], source: str) -> dict[str, torch.Tensor]:
+    """Remove the stored copies of tied tensors after checking they equal the original."""
+    for copy, original in HF_TIED_COPIES.items():
+        if copy in checkpoint and original in checkpoint:
+            if not torch.equal(checkpoint[copy], checkpoint[original]):
+                raise CheckpointError(
+                    f"{source}: {copy} differs from {original}; this model ties them "
+                    "(tie_word_embeddings), so an untied checkpoint cannot be loaded"
+                )
+            checkpoint = {name: t for name, t in checkpoint.items() if name != copy}
+    return checkpoint
+
+
+# --------------------------------------------------------------------------- sentence embeddings
+def mean_pool(hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+    """The average of each sequence's real-token vectors (padding left out).
+
+    Args:
+        hidden: ``(batch, seq, d_model)``.
+        attention_mask: ``(batch, seq)``, ``True``/``1`` at real tokens.
+
+    Returns:
+        ``(batch, d_model)``; a row without any real token is all zeros.
+    """
+    if hidden.dim() != 3 or tuple(attention_mask.shape) != tuple(hidden.shape[:2]):
+        raise ValueError(
+            f"mean_pool expects hidden (batch, seq, d_model) and attention_mask (batch, seq), "
+            f"got {tuple(hidden.shape)} and {tuple(attention_mask.shape)}."
+        )
+    weights = attention_mask.to(hidden.dtype).unsqueeze(-1)
+    return (hidden * weights).sum(dim=1) / weights.sum(dim=1).clamp_min(1.0)
+
+
+def l2_normalize(x: torch.Tensor, eps: float = 1e-12) -> torch.Tensor:
+    """``x / |x|`` along the last dimension, so dot products are cosine similarities.
+
+    ``eps`` guards the all-zero vector (it stays zero). Shape ``(..., d)`` is kept.
+    """
+    return x / x.norm(dim=-1, keepdim=True).clamp_min(eps)
+
+
+@dataclass(frozen=True)
+class SentenceEncoderConfig:
+    """How :class:`SentenceEncoder` batches texts.
+
+    Attributes:
+        max_len: tokens per text, ``[CLS]`` and ``[SEP]`` included; longer texts are cut.
+        batch_size: texts per forward pass.
+    """
+
+    max_len: int = 256
+    batch_size: int = 32
+
+    def __post_init__(self) -> None:
+        if self.max_len < 2 or self.batch_size < 1:
+            raise ValueError(
+                f"max_len must be >= 2 and batch_size >= 1, got {self.max_len} and {self.batch_size}."
+            )
+
+
+class SentenceEncoder:
+    """Texts -> unit-length sentence embeddings: tokenise, encode, mean-pool, normalise.
+
+    Texts are processed in batches of similar length (less padding), results come back
+    in input order. Cosine similarity of two texts is the dot product of their embeddings.
+
+    Args:
+        model: a :class:`BertModel` (the pooler is not used).
+        tokenizer: its :class:`WordPiece` tokeniser.
+        config: ``max_len`` and ``batch_size``.
+    """
+
+    def __init__(
+        self,
+        model: BertModel,
+        tokenizer: WordPiece,
+        config: SentenceEncoderConfig | None = None,
+    ) -> None:
+        self.config = config if config is not None else SentenceEncoderConfig()
+        if self.config.max_len > model.config.max_len:
+            raise ValueError(
+                f"max_len={self.config.max_len} exceeds the model's {model.config.max_len} positions."
+            )
+        if tokenizer.vocab_size != model.config.vocab_size:
+            raise ValueError(
+                f"the tokenizer has {tokenizer.vocab_size} ids but the model "
+                f"{model.config.vocab_size}; use the model's own vocab.txt"
+            )
+        self.model = model
+        self.tokenizer = tokenizer
+
+    @classmethod
+    def from_pretrained(
+        cls, directory: str | Path, config: SentenceEncoderConfig | None = None
+    ) -> SentenceEncoder:
+        """Load a sentence-transformers folder (such as ``data.require("minilm")``).
+
+        Reads the model (:meth:`BertModel.from_pretrained`), ``vocab.txt``, the
+        tokeniser's casing from ``tokenizer_config.json`` and, unless ``config`` is
+        given, ``max_len`` from ``sentence_bert_config.json``.
+
+        Raises:
+            ValueError: if ``1_Pooling/config.json`` asks for another pooling than the mean.
+        """
+        directory = Path(directory)
+        pooling = _optional_json(directory / "1_Pooling" / "config.json")
+        if pooling and not pooling.get("pooling_mode_mean_tokens", False):
+            raise ValueError(
+                f"{directory / '1_Pooling' / 'config.json'}: this model pools other than by "
+                "the mean of its tokens, which SentenceEncoder does not implement"
+            )
+        casing = _optional_json(directory / "tokenizer_config.json")
+        tokenizer = WordPiece.from_file(
+            directory / VOCAB_FILE,
+            WordPieceConfig(
+                lowercase=casing.get("do_lower_case", True),
+                strip_accents=casing.get("strip_accents"),
+                split_cjk=casing.get("tokenize_chinese_chars", True),
+            ),
+        )
+        if config is None:
+            settings = _optional_json(directory / "sentence_bert_config.json")
+            config = SentenceEncoderConfig(max_len=settings.get("max_seq_length", 256))
+        return cls(BertModel.from_pretrained(directory), tokenizer, config)
+
+    @torch.inference_mode()
+    def encode(self, texts: str | Sequence[str]) -> torch.Tensor:
+        """Embeddings ``(n_texts, d_model)`` of unit length (``(d_model,)`` for one string),
+        on the model's device.
+
+        The model runs in evaluation mode (no dropout) and is put back in the mode it
+        was in.
+        """
+        single = isinstance(texts, str)
+        texts = [texts] if single else list(texts)
+        encodings = [
+            self.tokenizer.encode_plus(text, max_len=self.config.max_len) for text in texts
+        ]
+        order = sorted(range(len(texts)), key=lambda i: len(encodings[i].ids))
+        device = self.model.embeddings.word.weight.device
+        rows: list[torch.Tensor] = [torch.empty(0)] * len(texts)
+        was_training = self.model.training
+        self.model.eval()
+        try:
+            for start in range(0, len(order), self.config.batch_size):
+                chosen = order[start : start + self.config.batch_size]
+                batch = self.tokenizer.pad([encodings[i] for i in chosen])
+                ids, mask, types = (t.to(device) for t in batch)
+                pooled = l2_normalize(mean_pool(self.model(ids, mask, types).hidden, mask))
+                for row, i in enumerate(chosen):
+                    rows[i] = pooled[row]
+        finally:
+            self.model.train(was_training)
+        if single:
+            return rows[0]
+        if not rows:
+            return torch.empty(0, self.model.config.d_model, device=device)
+        return torch.stack(rows)
+
+
+def _optional_json(path: Path) -> dict[str, Any]:
+    """The JSON object in ``path``, or ``{}`` if there is no such file."""
+    return _read_json(path) if path.is_file() else {}
+
+
+__all__ = [
+    "HF_ACTIVATIONS",
+    "HF_CONFIG_KEYS",
+    "HF_NAMES",
+    "HF_OPTIONAL",
+    "HF_TIED_COPIES",
+    "BertConfig",
+    "BertEmbeddings",
+    "BertForMaskedLM",
+    "BertForSequenceClassification",
+    "BertModel",
+    "BertOutput",
+    "BertPooler",
+    "MaskedLMHead",
+    "SentenceEncoder",
+    "SentenceEncoderConfig",
+    "hf_rules",
+    "l2_normalize",
+    "mean_pool",
+]

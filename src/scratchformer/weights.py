@@ -1,0 +1,91 @@
+"""Where pretrained weights come from: a local directory, or the Hugging Face Hub.
+
+A pretrained model in Hugging Face's format is a folder with a ``config.json`` and a
+``model.safetensors``. :func:`resolve_pretrained` turns what a reader types (a path, or a
+Hub name such as ``"gpt2"``) into that folder: a local directory is checked and used as
+it is; a Hub name is downloaded with ``huggingface_hub`` (into its cache) when the Hub can
+be reached. Offline, the error says so and how to pass a local directory instead.
+
+Reading the tensors and copying them into a model, strictly, is the job of
+:mod:`scratchformer.checkpoints`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+
+class HubUnreachableError(ConnectionError):
+    """A model was asked for by its Hub name, but the Hugging Face Hub cannot be reached."""
+
+
+def resolve_pretrained(path_or_name: str | Path, files: Sequence[str]) -> Path:
+    """The local directory holding a pretrained model's ``files``.
+
+    Args:
+        path_or_name: a local directory, or a Hugging Face Hub model name such as
+            ``"gpt2"`` or ``"openai-community/gpt2"`` (downloaded into the Hub's cache;
+            needs internet access the first time).
+        files: the file names the model needs, e.g. ``("config.json", "model.safetensors")``.
+
+    Raises:
+        FileNotFoundError: a local directory lacks some of ``files``, or a path that is
+            clearly local (starts with ``.``, ``/`` or ``~``, or is an existing file) is
+            not a directory.
+        HubUnreachableError: a Hub name was given, but the Hub cannot be reached and the
+            files are not in the local Hub cache.
+        ValueError: the Hub has no model of that name.
+    """
+    path = Path(path_or_name).expanduser()
+    if path.is_dir():
+        return _check_directory(path, files, str(path))
+    name = str(path_or_name)
+    if path.exists() or name.startswith((".", "/", "~")) or name.count("/") > 1:
+        raise FileNotFoundError(
+            f"{name} is not a directory; pass a directory holding {', '.join(files)}, or a "
+            "Hugging Face Hub model name such as 'gpt2'."
+        )
+    return _check_directory(Path(_download_from_hub(name, files)), files, f"Hub model {name!r}")
+
+
+def _check_directory(directory: Path, files: Sequence[str], shown: str) -> Path:
+    absent = [name for name in files if not (directory / name).is_file()]
+    if absent:
+        raise FileNotFoundError(
+            f"{shown} is missing {', '.join(absent)}; a pretrained model needs {', '.join(files)}."
+        )
+    return directory
+
+
+def _download_from_hub(name: str, files: Sequence[str]) -> str:
+    """Download ``files`` of Hub model ``name`` (or find them in the Hub cache); their folder."""
+    local_hint = (
+        f"To use a local copy instead, download {', '.join(files)} of {name!r} on a machine "
+        f"with internet access (e.g. `hf download {name} {' '.join(files)} --local-dir {name}`) "
+        "and pass that directory's path."
+    )
+    try:
+        import huggingface_hub
+        from huggingface_hub import errors
+    except ImportError:
+        raise ImportError(
+            f"loading {name!r} from the Hugging Face Hub needs the package huggingface_hub "
+            f"(pip install huggingface_hub). {local_hint}"
+        ) from None
+    try:
+        return huggingface_hub.snapshot_download(name, allow_patterns=list(files))
+    except errors.RepositoryNotFoundError:
+        raise ValueError(
+            f"the Hugging Face Hub has no model named {name!r}; check the spelling, or pass "
+            "a local directory."
+        ) from None
+    except (errors.LocalEntryNotFoundError, ConnectionError) as error:
+        raise HubUnreachableError(
+            f"cannot load {name!r}: the Hugging Face Hub is unreachable (no internet access, "
+            "or HF_HUB_OFFLINE=1 is set) and the files are not in the local Hub cache. "
+            f"{local_hint}"
+        ) from error
+
+
+__all__ = ["HubUnreachableError", "resolve_pretrained"]
