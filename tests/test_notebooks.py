@@ -71,3 +71,12 @@ def test_saved_notebook_is_clean(path):
             assert output["output_type"] != "error", f"saved error output in {path.name}"
         if cell["cell_type"] == "code" and _source(cell).rstrip().endswith(";"):
             pytest.fail(f"{path.name}: a trailing ';' does not hide output under nbval: use `_ = ...`")
+
+
+def test_repository_url_is_the_configured_one_everywhere():
+    """The URL is set in _config.yml; any other mention must be the same URL."""
+    url = CONFIG["repository"]["url"]
+    for name in ["README.md", "CONTRIBUTING.md", *map(str, (ROOT / "book").glob("*.md"))]:
+        text = (ROOT / name).read_text(encoding="utf-8")
+        for found in re.findall(r"https://github\.com/[\w.-]+/[\w.-]+", text):
+            assert found == url, f"{name} mentions {found}, but _config.yml says {url}"
