@@ -1,0 +1,61 @@
+"""BERT as a service: sentence embeddings and classification over HTTP, with dynamic batching.
+
+* :mod:`~scratchformer.serve.batching` — :class:`DynamicBatcher` and the batching rule
+  :func:`group_into_batches`;
+* :mod:`~scratchformer.serve.server` — :class:`EmbeddingServer` (``/encode``,
+  ``/classify``, ``/health``) and its :class:`ServiceConfig`;
+* :mod:`~scratchformer.serve.client` — :class:`Client` and :class:`ServiceError`;
+* :mod:`~scratchformer.serve.classifier` — the linear head behind ``/classify``;
+* :mod:`~scratchformer.serve.load` — load tests and latency percentiles;
+* :mod:`~scratchformer.serve.process` — the service as a child process.
+
+Run it with ``python -m scratchformer.serve --model DIR [--classifier DIR] --port N``.
+Only the standard library is used for HTTP; it binds to loopback unless told otherwise.
+"""
+
+from scratchformer.serve.batching import (
+    BatcherClosedError,
+    BatcherStats,
+    BatchingConfig,
+    DynamicBatcher,
+    group_into_batches,
+)
+from scratchformer.serve.classifier import EmbeddingClassifier, FitConfig, fit_classifier
+from scratchformer.serve.client import Client, ServiceError
+from scratchformer.serve.load import (
+    BatchingRow,
+    LoadConfig,
+    LoadResult,
+    compare_batching,
+    format_batching_table,
+    percentile,
+    run_load,
+)
+from scratchformer.serve.process import ServiceProcess, free_port
+from scratchformer.serve.server import EmbeddingServer, RequestError, ServiceConfig, parse_texts
+
+__all__ = [
+    "BatcherClosedError",
+    "BatcherStats",
+    "BatchingConfig",
+    "BatchingRow",
+    "Client",
+    "DynamicBatcher",
+    "EmbeddingClassifier",
+    "EmbeddingServer",
+    "FitConfig",
+    "LoadConfig",
+    "LoadResult",
+    "RequestError",
+    "ServiceConfig",
+    "ServiceError",
+    "ServiceProcess",
+    "compare_batching",
+    "fit_classifier",
+    "format_batching_table",
+    "free_port",
+    "group_into_batches",
+    "parse_texts",
+    "percentile",
+    "run_load",
+]

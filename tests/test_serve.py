@@ -1,0 +1,438 @@
+"""The embedding service end to end on loopback: a tiny random BERT saved in the Hugging Face
+layout, a tiny classifier, real HTTP requests. Also the batching rule, the batcher, the
+classifier head, the client's errors, the load generator and the command line."""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import save_file
+
+from scratchformer.models.bert import (
+    HF_CONFIG_KEYS,
+    BertConfig,
+    BertModel,
+    SentenceEncoder,
+    hf_rules,
+)
+from scratchformer.serve import (
+    BatcherClosedError,
+    BatchingConfig,
+    Client,
+    DynamicBatcher,
+    EmbeddingClassifier,
+    EmbeddingServer,
+    FitConfig,
+    LoadConfig,
+    ServiceConfig,
+    ServiceError,
+    ServiceProcess,
+    fit_classifier,
+    group_into_batches,
+    percentile,
+    run_load,
+)
+
+WORDS = [
+    "the",
+    "a",
+    "spam",
+    "ham",
+    "free",
+    "win",
+    "prize",
+    "call",
+    "me",
+    "now",
+    "later",
+    "home",
+    "tonight",
+    "cash",
+    "claim",
+    "text",
+    "you",
+    "i",
+    "will",
+]
+VOCAB = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *WORDS, "##s", "##ing", "!", "?", "."]
+TEXTS = [
+    "free cash prize now!",
+    "i will call you later",
+    "win a prize, text claim now",
+    "home tonight?",
+    "the spam will win",
+    "call me",
+    "you will text me later tonight.",
+    "unknown words here",
+]
+
+
+def save_tiny_bert(directory: Path, seed: int = 0) -> Path:
+    """A random BertModel written as Hugging Face writes one (config.json with their keys,
+    model.safetensors with their tensor names), plus vocab.txt and the sentence settings."""
+    torch.manual_seed(seed)
+    config = BertConfig(
+        vocab_size=len(VOCAB), d_model=16, n_layers=2, n_heads=2, d_ff=32, max_len=40
+    )
+    model = BertModel(config)
+    state = model.state_dict()
+    tensors = {}
+    for rule in hf_rules(model):
+        for name, part in zip(rule.theirs, state[rule.ours].chunk(len(rule.theirs))):
+            tensors[name] = part.clone().contiguous()
+    directory.mkdir(parents=True, exist_ok=True)
+    save_file(tensors, directory / "model.safetensors")
+    hf_config = {theirs: getattr(config, ours) for theirs, ours in HF_CONFIG_KEYS.items()}
+    (directory / "config.json").write_text(json.dumps(hf_config), encoding="utf-8")
+    (directory / "vocab.txt").write_text("\n".join(VOCAB) + "\n", encoding="utf-8")
+    (directory / "sentence_bert_config.json").write_text('{"max_seq_length": 24}', encoding="utf-8")
+    return directory
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return save_tiny_bert(tmp_path_factory.mktemp("tiny-bert"))
+
+
+@pytest.fixture(scope="module")
+def encoder(model_dir: Path) -> SentenceEncoder:
+    return SentenceEncoder.from_pretrained(model_dir)
+
+
+@pytest.fixture(scope="module")
+def classifier(encoder: SentenceEncoder, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A classifier folder: spam-ish texts (even indices of TEXTS) vs the rest."""
+    targets = torch.tensor([0, 1, 0, 1, 0, 1, 1, 1])
+    head = fit_classifier(encoder.encode(TEXTS), targets, ["spam", "ham"], FitConfig(steps=50))
+    return head.save(tmp_path_factory.mktemp("classifier"))
+
+
+@pytest.fixture(scope="module")
+def server(model_dir: Path, classifier: Path):
+    config = ServiceConfig(
+        port=0, max_texts_per_request=5, max_chars_per_text=50, max_batch_size=16, max_wait_ms=20
+    )
+    with EmbeddingServer.from_pretrained(model_dir, config, classifier).start() as running:
+        yield running
+
+
+@pytest.fixture()
+def client(server: EmbeddingServer) -> Client:
+    return Client(server.url, timeout_s=30)
+
+
+# ------------------------------------------------------------------ the batching rule
+def test_group_into_batches_takes_whole_requests_in_order() -> None:
+    assert group_into_batches([3, 2, 4, 1], 5) == [[0, 1], [2, 3]]
+    assert group_into_batches([1, 1, 1], 1) == [[0], [1], [2]]
+    assert group_into_batches([7, 1, 1], 4) == [[0], [1, 2]]  # too big: alone, not split
+    assert group_into_batches([2, 2, 2], 6) == [[0, 1, 2]]
+    assert group_into_batches([], 3) == []
+
+
+def test_group_into_batches_rejects_bad_sizes() -> None:
+    with pytest.raises(ValueError, match="max_batch_size"):
+        group_into_batches([1], 0)
+    with pytest.raises(ValueError, match="request 1 has size 0"):
+        group_into_batches([1, 0], 3)
+
+
+# ------------------------------------------------------------------ the batcher alone
+def test_batcher_groups_waiting_requests_and_routes_results() -> None:
+    calls: list[list[int]] = []
+    busy, gate = threading.Event(), threading.Event()
+
+    def process(items: list[int]) -> list[int]:
+        busy.set()
+        gate.wait(5)
+        calls.append(items)
+        return [10 * x for x in items]
+
+    batcher = DynamicBatcher(process, BatchingConfig(max_batch_size=4, max_wait_ms=0))
+    try:
+        first = batcher.submit([-1])
+        assert busy.wait(5)  # the worker is inside the model call with the first request
+        futures = [batcher.submit([i, i + 100]) for i in range(3)]  # these queue meanwhile
+        gate.set()
+        assert first.result(5) == [-10]
+        results = [f.result(5) for f in futures]
+    finally:
+        batcher.close()
+    assert results == [[10 * i, 10 * (i + 100)] for i in range(3)]
+    # the waiting requests were grouped by the rule: at most 4 texts, whole requests
+    assert calls == [[-1], [0, 100, 1, 101], [2, 102]]
+    assert batcher.stats().batches == 3 and batcher.stats().requests == 4
+
+
+def test_batcher_without_batching_runs_requests_alone() -> None:
+    calls: list[list[int]] = []
+    batcher = DynamicBatcher(
+        lambda items: calls.append(items) or items, BatchingConfig(enabled=False)
+    )
+    try:
+        futures = [batcher.submit([i]) for i in range(6)]
+        assert [f.result(5) for f in futures] == [[i] for i in range(6)]
+    finally:
+        batcher.close()
+    assert calls == [[i] for i in range(6)]
+
+
+def test_batcher_reports_model_errors_to_every_request_of_the_batch() -> None:
+    def process(items: list[int]) -> list[int]:
+        raise RuntimeError("model exploded")
+
+    batcher = DynamicBatcher(process, BatchingConfig(max_wait_ms=50))
+    try:
+        futures = [batcher.submit([1]), batcher.submit([2])]
+        for future in futures:
+            with pytest.raises(RuntimeError, match="model exploded"):
+                future.result(5)
+    finally:
+        batcher.close()
+
+
+def test_closed_batcher_answers_queued_requests_then_refuses() -> None:
+    gate = threading.Event()
+    batcher = DynamicBatcher(lambda items: gate.wait(5) and items, BatchingConfig(max_batch_size=1))
+    running, queued = batcher.submit([1]), batcher.submit([2])
+    closer = threading.Thread(target=batcher.close)
+    closer.start()
+    time.sleep(0.05)
+    with pytest.raises(BatcherClosedError, match="closed"):
+        batcher.submit([3])
+    gate.set()
+    closer.join(5)
+    assert running.result(5) == [1] and queued.result(5) == [2]
+    assert not batcher.running
+    with pytest.raises(ValueError, match="at least one"):
+        DynamicBatcher(lambda items: items).submit([])
+
+
+def test_batcher_close_fails_requests_it_cannot_finish() -> None:
+    gate = threading.Event()
+    batcher = DynamicBatcher(lambda items: gate.wait(5) and items, BatchingConfig(max_batch_size=1))
+    running, queued = batcher.submit([1]), batcher.submit([2])
+    batcher.close(timeout_s=0.1)  # the worker is stuck in the model call
+    with pytest.raises(BatcherClosedError):
+        queued.result(1)
+    gate.set()
+    assert running.result(5) == [1]
+
+
+# ------------------------------------------------------------------ the endpoints
+def test_encode_answers_normalised_embeddings_equal_to_in_process(
+    client: Client, encoder: SentenceEncoder, server: EmbeddingServer
+) -> None:
+    answer = client.post("/encode", {"texts": TEXTS[:3]})
+    assert answer["model"] == server.model_name and answer["dim"] == 16
+    embeddings = torch.tensor(answer["embeddings"])
+    torch.testing.assert_close(embeddings, encoder.encode(TEXTS[:3]), atol=1e-5, rtol=0)
+    torch.testing.assert_close(embeddings.norm(dim=-1), torch.ones(3))
+
+
+def test_classify_answers_labels_and_probabilities(
+    client: Client, encoder: SentenceEncoder, classifier: Path
+) -> None:
+    answer = client.classify(TEXTS[:4])
+    head = EmbeddingClassifier.load(classifier)
+    expected = head.predict_proba(encoder.encode(TEXTS[:4]))
+    probabilities = torch.tensor(answer["probabilities"])
+    torch.testing.assert_close(probabilities, expected, atol=1e-5, rtol=0)
+    assert answer["classes"] == ["spam", "ham"]
+    assert answer["labels"] == [["spam", "ham"][i] for i in expected.argmax(-1).tolist()]
+
+
+def test_health_reports_model_and_counters(client: Client) -> None:
+    before = client.health()
+    client.encode(["the spam"])
+    after = client.health()
+    assert after["status"] == "ok" and after["model"] == before["model"]
+    assert after["requests_served"] == before["requests_served"] + 1
+    assert after["batches_served"] == before["batches_served"] + 1
+    assert after["queue_depth"] == 0 and after["uptime_s"] >= before["uptime_s"]
+    assert after["classifier"] == ["spam", "ham"]
+
+
+BAD_REQUESTS = [
+    ("POST", "/encode", b"{not json", 400, "not valid JSON"),
+    ("POST", "/encode", b"", 400, "not valid JSON"),
+    ("POST", "/encode", b'["a"]', 422, "expected a JSON object"),
+    ("POST", "/encode", b'{"text": ["a"]}', 422, "'texts' is missing"),
+    ("POST", "/encode", b'{"texts": ["a"], "x": 1}', 422, "unexpected field(s) ['x']"),
+    ("POST", "/encode", b'{"texts": "a"}', 422, "must be a list of strings"),
+    ("POST", "/encode", b'{"texts": []}', 422, "'texts' is empty"),
+    ("POST", "/classify", b'{"texts": ["a", 3]}', 422, "texts[1] is a int"),
+    ("POST", "/encode", json.dumps({"texts": ["a"] * 6}).encode(), 413, "6 texts in one request; the limit is 5"),
+    ("POST", "/encode", json.dumps({"texts": ["ok", "x" * 51]}).encode(), 413, "texts[1] has 51 characters"),
+    ("GET", "/nowhere", None, 404, "no endpoint '/nowhere'"),
+    ("POST", "/health", b"{}", 405, "/health accepts GET, not POST"),
+    ("GET", "/encode", None, 405, "/encode accepts POST, not GET"),
+    ("DELETE", "/classify", None, 405, "/classify accepts POST, not DELETE"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("method", "path", "body", "status", "phrase"), BAD_REQUESTS)
+def test_bad_requests_get_4xx_with_a_useful_message(
+    client: Client, method: str, path: str, body: bytes | None, status: int, phrase: str
+) -> None:
+    with pytest.raises(ServiceError) as caught:
+        client.request(method, path, body)
+    assert caught.value.status == status
+    assert phrase in caught.value.message
+
+
+def test_oversized_body_is_refused_before_parsing(client: Client, server: EmbeddingServer) -> None:
+    body = b'{"texts": ["' + b"a" * (server.config.max_body_bytes + 10) + b'"]}'
+    with pytest.raises(ServiceError) as caught:
+        client.request("POST", "/encode", body)
+    assert caught.value.status == 413 and "the limit is" in caught.value.message
+
+
+def test_classify_without_classifier_is_503(encoder: SentenceEncoder) -> None:
+    with (
+        EmbeddingServer(encoder, ServiceConfig(port=0)).start() as bare,
+        pytest.raises(ServiceError) as caught,
+    ):
+        Client(bare.url).classify(["a"])
+    assert caught.value.status == 503 and "--classifier" in caught.value.message
+
+
+def test_classifier_of_another_width_is_refused(encoder: SentenceEncoder) -> None:
+    with pytest.raises(ValueError, match="takes 8-dimensional embeddings"):
+        EmbeddingServer(
+            encoder, ServiceConfig(port=0), classifier=EmbeddingClassifier(8, ["a", "b"])
+        )
+
+
+# ------------------------------------------------------------------ concurrency and load
+def test_concurrent_clients_get_their_own_answers_and_are_batched(
+    server: EmbeddingServer, encoder: SentenceEncoder
+) -> None:
+    expected = encoder.encode(TEXTS)
+    before = server.batcher.stats()
+    failures: list[str] = []
+
+    def client_loop(index: int) -> None:
+        client = Client(server.url, timeout_s=30)
+        for r in range(10):
+            chosen = [(index + r) % len(TEXTS), (index * 3 + r) % len(TEXTS)]
+            got = client.encode([TEXTS[i] for i in chosen])
+            if not torch.allclose(got, expected[chosen], atol=1e-5, rtol=0):
+                failures.append(f"client {index} request {r}")
+
+    threads = [threading.Thread(target=client_loop, args=(i,)) for i in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    after = server.batcher.stats()
+    assert failures == []
+    assert after.requests - before.requests == 80
+    assert after.batches - before.batches < 80  # some model calls served several requests
+
+
+def test_load_of_200_requests_from_16_threads_drops_nothing(server: EmbeddingServer) -> None:
+    result = run_load(
+        server.url, TEXTS, LoadConfig(n_clients=16, requests_per_client=12, texts_per_request=2)
+    )
+    assert result.errors == ()
+    assert result.answered == 16 * 12 >= 190
+    assert result.throughput > 0 and result.latency_ms(95) >= result.latency_ms(50)
+
+
+def test_shutdown_leaves_no_thread_running(encoder: SentenceEncoder) -> None:
+    before = set(threading.enumerate())
+    server = EmbeddingServer(encoder, ServiceConfig(port=0)).start()
+    run_load(server.url, TEXTS, LoadConfig(n_clients=4, requests_per_client=3))
+    server.shutdown()
+    server.shutdown()  # a second call is harmless
+    leftover = [t.name for t in set(threading.enumerate()) - before if t.is_alive()]
+    assert leftover == []
+    with pytest.raises(ServiceError) as caught:
+        Client(server.url, timeout_s=2).health()
+    assert caught.value.status is None and "cannot reach" in caught.value.message
+
+
+# ------------------------------------------------------------------ client errors
+def test_client_times_out_with_a_clear_error() -> None:
+    with socket.socket() as silent:  # accepts connections (backlog) but never answers
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()
+        client = Client(f"http://127.0.0.1:{silent.getsockname()[1]}", timeout_s=0.2)
+        with pytest.raises(ServiceError, match="no answer .* within 0.2 s") as caught:
+            client.health()
+    assert caught.value.status is None
+
+
+def test_client_rejects_bad_arguments() -> None:
+    with pytest.raises(ValueError, match="http://"):
+        Client("127.0.0.1:8000")
+    with pytest.raises(ValueError, match="timeout_s"):
+        Client("http://127.0.0.1:1", timeout_s=0)
+
+
+# ------------------------------------------------------------------ configuration and pieces
+@pytest.mark.parametrize(
+    ("field", "value", "phrase"),
+    [("port", 70000, "port"), ("max_texts_per_request", 0, "max_texts_per_request"),
+     ("max_batch_size", 0, "max_batch_size"), ("max_wait_ms", -1.0, "max_wait_ms"),
+     ("request_timeout_s", 0.0, "request_timeout_s")],
+)  # fmt: skip
+def test_service_config_rejects_bad_values(field: str, value: object, phrase: str) -> None:
+    with pytest.raises(ValueError, match=phrase):
+        ServiceConfig(**{field: value})
+
+
+def test_service_config_binds_loopback_by_default() -> None:
+    assert ServiceConfig().host == "127.0.0.1"
+
+
+def test_percentile_matches_numpy() -> None:
+    rng = np.random.default_rng(0)
+    for n in (1, 2, 7, 100):
+        values = rng.exponential(size=n).tolist()
+        for q in (0, 5, 50, 95, 99, 100):
+            assert percentile(values, q) == pytest.approx(np.percentile(values, q), abs=1e-12)
+    with pytest.raises(ValueError, match="no values"):
+        percentile([], 50)
+    with pytest.raises(ValueError, match="q must be"):
+        percentile([1.0], 101)
+
+
+def test_classifier_learns_saves_and_loads(tmp_path: Path) -> None:
+    generator = torch.Generator().manual_seed(0)
+    centres = torch.randn(3, 6, generator=generator) * 3
+    targets = torch.arange(60) % 3
+    points = centres[targets] + 0.3 * torch.randn(60, 6, generator=generator)
+    head = fit_classifier(points, targets, ["a", "b", "c"])
+    assert (head.predict_proba(points).argmax(-1) == targets).float().mean() == 1.0
+    loaded = EmbeddingClassifier.load(head.save(tmp_path / "head"))
+    assert loaded.labels == ["a", "b", "c"]
+    torch.testing.assert_close(loaded.predict_proba(points), head.predict_proba(points))
+    with pytest.raises(FileNotFoundError, match="EmbeddingClassifier.save"):
+        EmbeddingClassifier.load(tmp_path)
+    with pytest.raises(ValueError, match="at least two distinct"):
+        EmbeddingClassifier(4, ["same", "same"])
+    with pytest.raises(ValueError, match="class indices"):
+        fit_classifier(points, targets + 1, ["a", "b", "c"])
+
+
+# ------------------------------------------------------------------ the command line
+def test_cli_starts_answers_health_and_stops_on_sigterm(model_dir: Path, classifier: Path) -> None:
+    service = ServiceProcess(model_dir, ["--classifier", str(classifier), "--no-batching"])
+    try:
+        service.start()
+        health = service.client.health()
+        assert health["status"] == "ok" and health["model"] == model_dir.name
+        assert health["batching"] is False and health["classifier"] == ["spam", "ham"]
+        assert service.client.classify(["free cash"])["labels"][0] in ("spam", "ham")
+    finally:
+        code = service.stop()
+    assert code == 0  # SIGTERM led to a clean shutdown, not a kill
