@@ -1,0 +1,303 @@
+"""A minimal training loop for a causal language model on one long stream of token ids.
+
+The recipe is the one GPT-2 and its descendants use, cut to what a laptop can run:
+
+* the data is one long 1-D tensor of token ids; :func:`split_ids` keeps its *end* as a
+  held-out validation split (so validation text is text the model never saw, not a
+  shuffled sample of the same passages), and :func:`random_batch` cuts random windows
+  ``(batch, block + 1)`` from a split: inputs are the first ``block`` ids, targets the
+  same window shifted by one;
+* AdamW with decoupled weight decay on matrices (weights and embedding tables) only, not
+  on biases or LayerNorm gains;
+* a learning rate that warms up linearly, then follows a cosine down to a floor
+  (:func:`learning_rate`);
+* gradient clipping to a maximum global norm;
+* every ``eval_every`` steps, the mean loss on a few fixed batches of each split
+  (:func:`estimate_loss`).
+
+A run can be limited by steps, by wall-clock seconds, or both: the schedule follows
+whichever budget is used up faster, so a time-limited run still ends its cosine decay.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+
+from scratchformer.functional import cross_entropy
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """How :func:`train_lm` trains.
+
+    Attributes:
+        steps: optimiser steps (the most; ``max_seconds`` may stop earlier).
+        batch_size: windows per batch.
+        block_size: tokens per window (the model reads ``block_size`` ids).
+        lr: peak learning rate, reached after ``warmup_steps``.
+        min_lr_ratio: the cosine ends at ``lr * min_lr_ratio``.
+        warmup_steps: linear warm-up from ``lr / warmup_steps`` to ``lr``.
+        weight_decay: AdamW's decoupled weight decay, on matrices only.
+        betas: AdamW's moment decay rates.
+        grad_clip: largest global gradient norm (``None``: no clipping).
+        eval_every: evaluate both splits every this many steps (and at the first and
+            last step).
+        eval_batches: batches per split per evaluation (the same batches every time).
+        max_seconds: stop after this much wall-clock time (``None``: no limit).
+        seed: seeds the batch sampler (the model's initial weights are the caller's).
+    """
+
+    steps: int = 1000
+    batch_size: int = 32
+    block_size: int = 128
+    lr: float = 1e-3
+    min_lr_ratio: float = 0.1
+    warmup_steps: int = 50
+    weight_decay: float = 0.1
+    betas: tuple[float, float] = (0.9, 0.99)
+    grad_clip: float | None = 1.0
+    eval_every: int = 100
+    eval_batches: int = 10
+    max_seconds: float | None = None
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        for name in ("steps", "batch_size", "block_size", "eval_every", "eval_batches"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"TrainConfig.{name} must be an integer >= 1, got {value!r}.")
+        if self.warmup_steps < 0:
+            raise ValueError(f"TrainConfig.warmup_steps must be >= 0, got {self.warmup_steps}.")
+        if not self.lr > 0:
+            raise ValueError(f"TrainConfig.lr must be > 0, got {self.lr}.")
+        if not 0 <= self.min_lr_ratio <= 1:
+            raise ValueError(
+                f"TrainConfig.min_lr_ratio must lie in [0, 1], got {self.min_lr_ratio}."
+            )
+        if self.grad_clip is not None and not self.grad_clip > 0:
+            raise ValueError(f"TrainConfig.grad_clip must be > 0 or None, got {self.grad_clip}.")
+        if self.max_seconds is not None and not self.max_seconds > 0:
+            raise ValueError(
+                f"TrainConfig.max_seconds must be > 0 or None, got {self.max_seconds}."
+            )
+
+
+@dataclass
+class TrainHistory:
+    """What :func:`train_lm` records.
+
+    Attributes:
+        steps: the steps at which both splits were evaluated.
+        train_loss: mean loss on the fixed training batches at those steps (nats/token).
+        val_loss: the same on the validation batches.
+        steps_done: optimiser steps actually taken.
+        seconds: wall-clock time of the run, evaluations included.
+    """
+
+    steps: list[int] = field(default_factory=list)
+    train_loss: list[float] = field(default_factory=list)
+    val_loss: list[float] = field(default_factory=list)
+    steps_done: int = 0
+    seconds: float = 0.0
+
+    @property
+    def best_val_loss(self) -> float:
+        """The lowest validation loss seen (``inf`` before any evaluation)."""
+        return min(self.val_loss, default=math.inf)
+
+
+def split_ids(ids: torch.Tensor, val_fraction: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """Split a 1-D stream of ids into ``(train, val)``, validation being the last part.
+
+    Args:
+        ids: ``(n_tokens,)`` token ids.
+        val_fraction: share of the stream held out, in ``(0, 1)``.
+    """
+    if ids.ndim != 1:
+        raise ValueError(f"ids must be one 1-D stream (n_tokens,), got shape {tuple(ids.shape)}.")
+    if not 0 < val_fraction < 1:
+        raise ValueError(f"val_fraction must lie strictly between 0 and 1, got {val_fraction}.")
+    n_train = int(len(ids) * (1 - val_fraction))
+    if n_train < 2 or len(ids) - n_train < 2:
+        raise ValueError(
+            f"a stream of {len(ids)} ids split at {val_fraction} leaves fewer than 2 ids on one "
+            "side; use a longer text or another val_fraction."
+        )
+    return ids[:n_train], ids[n_train:]
+
+
+def random_batch(
+    ids: torch.Tensor, batch_size: int, block_size: int, generator: torch.Generator
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Random windows from a 1-D stream: inputs and next-token targets.
+
+    Args:
+        ids: ``(n_tokens,)`` token ids, ``n_tokens > block_size``.
+        batch_size: number of windows.
+        block_size: tokens per window.
+        generator: where the window starts come from (seed it to reproduce a batch).
+
+    Returns:
+        ``(inputs, targets)``, both ``(batch_size, block_size)``; ``targets[b, t]`` is the
+        id that follows ``inputs[b, t]`` in the stream.
+    """
+    if ids.ndim != 1:
+        raise ValueError(f"ids must be one 1-D stream (n_tokens,), got shape {tuple(ids.shape)}.")
+    if len(ids) <= block_size:
+        raise ValueError(
+            f"the stream has {len(ids)} ids, too few for windows of block_size={block_size} "
+            "plus one target; use a smaller block_size."
+        )
+    starts = torch.randint(len(ids) - block_size, (batch_size,), generator=generator)
+    windows = torch.stack([ids[s : s + block_size + 1] for s in starts.tolist()])
+    return windows[:, :-1], windows[:, 1:]
+
+
+def learning_rate(progress: float, step: int, config: TrainConfig) -> float:
+    """Warm-up, then cosine decay: the learning rate at optimiser step ``step``.
+
+    Linear warm-up over the first ``warmup_steps`` steps, then a half cosine from ``lr``
+    to ``lr * min_lr_ratio`` as ``progress`` (the share of the budget used, in
+    ``[0, 1]``) goes from the end of warm-up to 1.
+    """
+    if step < config.warmup_steps:
+        return config.lr * (step + 1) / config.warmup_steps
+    start = min(config.warmup_steps / config.steps, 1.0)
+    done = min(max((progress - start) / max(1.0 - start, 1e-12), 0.0), 1.0)
+    floor = config.lr * config.min_lr_ratio
+    return floor + 0.5 * (config.lr - floor) * (1 + math.cos(math.pi * done))
+
+
+def lm_loss(model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """Mean next-token cross-entropy (nats/token) of ``model`` on ``(batch, seq)`` windows.
+
+    ``model(inputs)`` may return the logits ``(batch, seq, vocab)`` or an object holding
+    them as ``.logits`` (such as :class:`~scratchformer.models.GPT2Output`).
+    """
+    out = model(inputs)
+    return cross_entropy(getattr(out, "logits", out), targets)
+
+
+@torch.no_grad()
+def estimate_loss(model: nn.Module, batches: list[tuple[torch.Tensor, torch.Tensor]]) -> float:
+    """Mean loss over ``batches`` (a list of ``(inputs, targets)``), in eval mode.
+
+    The model's train/eval mode is restored afterwards.
+    """
+    if not batches:
+        raise ValueError("estimate_loss needs at least one (inputs, targets) batch.")
+    was_training = model.training
+    model.eval()
+    try:
+        return sum(float(lm_loss(model, x, y)) for x, y in batches) / len(batches)
+    finally:
+        model.train(was_training)
+
+
+def make_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.AdamW:
+    """AdamW with weight decay on matrices (``ndim >= 2``) and none on vectors.
+
+    Decaying embeddings and weight matrices regularises; decaying LayerNorm gains and
+    biases would only pull them towards 0 for no benefit.
+    """
+    params = [p for p in model.parameters() if p.requires_grad]
+    groups = [
+        {"params": [p for p in params if p.ndim >= 2], "weight_decay": config.weight_decay},
+        {"params": [p for p in params if p.ndim < 2], "weight_decay": 0.0},
+    ]
+    return torch.optim.AdamW(groups, lr=config.lr, betas=config.betas)
+
+
+EvalCallback = Callable[[int, float, float], None]
+"""``callback(step, train_loss, val_loss)``, called after each evaluation."""
+
+
+def train_lm(
+    model: nn.Module,
+    train_ids: torch.Tensor,
+    val_ids: torch.Tensor,
+    config: TrainConfig,
+    on_eval: EvalCallback | None = None,
+) -> TrainHistory:
+    """Train a causal language model on random windows of ``train_ids``.
+
+    Args:
+        model: maps ``(batch, seq)`` ids to logits ``(batch, seq, vocab)`` (or an object
+            with ``.logits``). Trained in place; left in eval mode.
+        train_ids: ``(n_train,)`` the training stream.
+        val_ids: ``(n_val,)`` the held-out stream.
+        config: the :class:`TrainConfig`.
+        on_eval: called as ``on_eval(step, train_loss, val_loss)`` after each evaluation
+            (to print progress or sample text).
+
+    Returns:
+        The :class:`TrainHistory`.
+    """
+    generator = torch.Generator().manual_seed(config.seed)
+    eval_generator = torch.Generator().manual_seed(config.seed + 1)
+    fixed = {
+        name: [
+            random_batch(ids, config.batch_size, config.block_size, eval_generator)
+            for _ in range(config.eval_batches)
+        ]
+        for name, ids in (("train", train_ids), ("val", val_ids))
+    }
+    optimizer = make_optimizer(model, config)
+    history = TrainHistory()
+    start = time.perf_counter()
+
+    def evaluate(step: int) -> None:
+        train_loss = estimate_loss(model, fixed["train"])
+        val_loss = estimate_loss(model, fixed["val"])
+        history.steps.append(step)
+        history.train_loss.append(train_loss)
+        history.val_loss.append(val_loss)
+        if on_eval is not None:
+            on_eval(step, train_loss, val_loss)
+
+    model.train()
+    evaluate(0)
+    for step in range(config.steps):
+        elapsed = time.perf_counter() - start
+        progress = step / config.steps
+        if config.max_seconds is not None:
+            if elapsed >= config.max_seconds:
+                break
+            progress = max(progress, elapsed / config.max_seconds)
+        for group in optimizer.param_groups:
+            group["lr"] = learning_rate(progress, step, config)
+        inputs, targets = random_batch(train_ids, config.batch_size, config.block_size, generator)
+        loss = lm_loss(model, inputs, targets)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if config.grad_clip is not None:
+            nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
+        optimizer.step()
+        history.steps_done = step + 1
+        if history.steps_done % config.eval_every == 0:
+            evaluate(history.steps_done)
+    if history.steps[-1] != history.steps_done:
+        evaluate(history.steps_done)
+    model.eval()
+    history.seconds = time.perf_counter() - start
+    return history
+
+
+__all__ = [
+    "EvalCallback",
+    "TrainConfig",
+    "TrainHistory",
+    "estimate_loss",
+    "learning_rate",
+    "lm_loss",
+    "make_optimizer",
+    "random_batch",
+    "split_ids",
+    "train_lm",
+]

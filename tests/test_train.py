@@ -1,0 +1,124 @@
+"""The language-model training helpers: splits, batches, schedule, loop."""
+
+from __future__ import annotations
+
+import itertools
+import math
+
+import pytest
+import torch
+
+from scratchformer.models.gpt2 import GPT2, GPT2Config
+from scratchformer.train import (
+    TrainConfig,
+    estimate_loss,
+    learning_rate,
+    make_optimizer,
+    random_batch,
+    split_ids,
+    train_lm,
+)
+
+
+def test_split_keeps_the_end_for_validation() -> None:
+    ids = torch.arange(100)
+    train, val = split_ids(ids, 0.1)
+    assert train.tolist() == list(range(90)) and val.tolist() == list(range(90, 100))
+
+
+@pytest.mark.parametrize("fraction", [0.0, 1.0, -0.1])
+def test_split_rejects_bad_fraction(fraction: float) -> None:
+    with pytest.raises(ValueError, match="val_fraction"):
+        split_ids(torch.arange(10), fraction)
+
+
+def test_split_rejects_2d_and_too_short() -> None:
+    with pytest.raises(ValueError, match="1-D"):
+        split_ids(torch.zeros(2, 5, dtype=torch.long), 0.1)
+    with pytest.raises(ValueError, match="fewer than 2"):
+        split_ids(torch.arange(5), 0.1)
+
+
+def test_random_batch_targets_are_inputs_shifted() -> None:
+    ids = torch.arange(1000)
+    x, y = random_batch(ids, 8, 16, torch.Generator().manual_seed(0))
+    assert x.shape == y.shape == (8, 16)
+    assert torch.equal(y, x + 1)  # consecutive ids: the next id is the target
+    again, _ = random_batch(ids, 8, 16, torch.Generator().manual_seed(0))
+    assert torch.equal(x, again)
+
+
+def test_random_batch_rejects_short_stream() -> None:
+    with pytest.raises(ValueError, match="block_size"):
+        random_batch(torch.arange(16), 2, 16, torch.Generator())
+
+
+def test_learning_rate_warms_up_then_decays_to_floor() -> None:
+    config = TrainConfig(steps=100, lr=1.0, warmup_steps=10, min_lr_ratio=0.1)
+    rates = [learning_rate(s / 100, s, config) for s in range(100)]
+    assert rates[0] == pytest.approx(0.1) and rates[9] == pytest.approx(1.0)
+    assert all(a >= b for a, b in itertools.pairwise(rates[10:]))
+    assert learning_rate(1.0, 100, config) == pytest.approx(0.1)
+    assert learning_rate(0.55, 55, config) == pytest.approx(0.55)  # halfway: the mean
+
+
+@pytest.mark.parametrize(
+    "field, value", [("steps", 0), ("lr", 0.0), ("min_lr_ratio", 1.5), ("grad_clip", 0.0)]
+)
+def test_config_rejects_bad_values(field: str, value: float) -> None:
+    with pytest.raises(ValueError, match=field):
+        TrainConfig(**{field: value})
+
+
+def test_optimizer_decays_matrices_only() -> None:
+    model = GPT2(GPT2Config.named("gpt2-tiny", vocab_size=11))
+    decayed, plain = make_optimizer(model, TrainConfig(weight_decay=0.3)).param_groups
+    assert decayed["weight_decay"] == 0.3 and plain["weight_decay"] == 0.0
+    assert all(p.ndim >= 2 for p in decayed["params"]) and all(p.ndim == 1 for p in plain["params"])
+    n = sum(p.numel() for g in (decayed, plain) for p in g["params"])
+    assert n == model.num_parameters()
+
+
+def test_estimate_loss_of_fresh_model_is_near_uniform_and_restores_mode() -> None:
+    torch.manual_seed(0)
+    model = GPT2(GPT2Config.named("gpt2-tiny", vocab_size=11))
+    model.train()
+    ids = torch.randint(11, (200,), generator=torch.Generator().manual_seed(1))
+    batches = [random_batch(ids, 4, 8, torch.Generator().manual_seed(2))]
+    assert estimate_loss(model, batches) == pytest.approx(math.log(11), abs=0.1)
+    assert model.training
+    with pytest.raises(ValueError, match="at least one"):
+        estimate_loss(model, [])
+
+
+def test_train_lm_learns_a_repeating_pattern() -> None:
+    torch.manual_seed(0)
+    model = GPT2(GPT2Config.named("gpt2-tiny", vocab_size=5, n_positions=16, dropout=0.0))
+    ids = torch.tensor([0, 1, 2, 3, 4] * 100)
+    seen = []
+    config = TrainConfig(
+        steps=60,
+        batch_size=8,
+        block_size=16,
+        lr=3e-3,
+        warmup_steps=5,
+        eval_every=20,
+        eval_batches=2,
+    )
+    history = train_lm(model, ids[:400], ids[400:], config, on_eval=lambda *a: seen.append(a))
+    assert history.steps == [0, 20, 40, 60] and history.steps_done == 60
+    assert [s for s, _, _ in seen] == history.steps
+    assert history.val_loss[-1] < 0.2 < history.val_loss[0]
+    assert history.best_val_loss == min(history.val_loss)
+    assert not model.training
+
+
+def test_train_lm_stops_at_the_time_limit() -> None:
+    model = GPT2(GPT2Config.named("gpt2-tiny", vocab_size=5, n_positions=16))
+    ids = torch.tensor([0, 1, 2, 3, 4] * 100)
+    config = TrainConfig(
+        steps=10_000, batch_size=2, block_size=8, eval_every=10_000, eval_batches=1, max_seconds=0.5
+    )
+    history = train_lm(model, ids[:400], ids[400:], config)
+    assert 0 < history.steps_done < 10_000
+    assert history.steps == [0, history.steps_done]
