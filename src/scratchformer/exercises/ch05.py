@@ -159,19 +159,23 @@ def encoder_layer_reference(
         return layer(x, padding_mask)[0]
 
 
-def _encoder_layer_inputs(generator: torch.Generator) -> Inputs:
+def random_layer_config(generator: torch.Generator) -> TransformerConfig:
+    """A small random one-layer config: 1–3 heads of width 1–4, no dropout, post- or pre-LN."""
     n_heads = randint(generator, 1, 3)
-    d_model = n_heads * randint(generator, 1, 4)
-    config = TransformerConfig(
-        d_model=d_model,
+    return TransformerConfig(
+        d_model=n_heads * randint(generator, 1, 4),
         n_heads=n_heads,
         d_ff=randint(generator, 1, 12),
         n_layers=1,
         dropout=0.0,
         norm_first=coin(generator),
     )
+
+
+def _encoder_layer_inputs(generator: torch.Generator) -> Inputs:
+    config = random_layer_config(generator)
     layer = build_module(lambda: EncoderLayer(config), generator)
-    x = _tokens(generator, d_model)
+    x = _tokens(generator, config.d_model)
     if not coin(generator, 0.4):
         return (layer, x), {}
     lengths = torch.randint(1, x.shape[1] + 1, (x.shape[0],), generator=generator)

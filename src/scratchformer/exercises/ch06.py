@@ -19,9 +19,9 @@ from __future__ import annotations
 
 import torch
 
-from scratchformer.exercises.ch05 import build_module, coin, randint
+from scratchformer.exercises.ch05 import build_module, coin, randint, random_layer_config
 from scratchformer.exercises.core import Inputs, Task, register
-from scratchformer.layers import DecoderLayer, TransformerConfig
+from scratchformer.layers import DecoderLayer
 from scratchformer.models.seq2seq import POSITIONAL_KINDS, Seq2SeqConfig, Transformer
 from scratchformer.toy import BOS_ID, EOS_ID, MAKERS, N_SPECIAL, PAD_ID, ToyDataConfig
 
@@ -48,16 +48,8 @@ def decoder_layer_reference(
 
 
 def _decoder_layer_inputs(generator: torch.Generator) -> Inputs:
-    n_heads = randint(generator, 1, 3)
-    d_model = n_heads * randint(generator, 1, 4)
-    config = TransformerConfig(
-        d_model=d_model,
-        n_heads=n_heads,
-        d_ff=randint(generator, 1, 12),
-        n_layers=1,
-        dropout=0.0,
-        norm_first=coin(generator),
-    )
+    config = random_layer_config(generator)
+    d_model = config.d_model
     layer = build_module(lambda: DecoderLayer(config), generator)
     batch, tgt_seq, src_seq = (
         randint(generator, 1, 3),
