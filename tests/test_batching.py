@@ -5,9 +5,11 @@ from __future__ import annotations
 import datasets
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from torch.utils.data import DataLoader
 
-from scratchformer.batching import PadCollator, pad_batch
+from scratchformer.batching import PadCollator, collate_pairs, length_buckets, pad_batch
 
 
 def test_right_padding_shapes_values_and_mask() -> None:
@@ -82,3 +84,46 @@ def test_collator_errors() -> None:
         PadCollator(pad_id=0)([{"text": "raw"}])
     with pytest.raises(ValueError, match="empty batch"):
         PadCollator(pad_id=0)([])
+
+
+# --- sentence pairs ---------------------------------------------------------------------
+
+@settings(max_examples=60, deadline=None)
+@given(
+    lengths=st.lists(st.integers(1, 40), min_size=1, max_size=200),
+    max_tokens=st.integers(40, 400),
+    seed=st.one_of(st.none(), st.integers(0, 10)),
+)
+def test_length_buckets_cover_every_example_once_within_budget(lengths, max_tokens, seed) -> None:
+    generator = None if seed is None else torch.Generator().manual_seed(seed)
+    batches = length_buckets(lengths, max_tokens, generator)
+    assert sorted(i for batch in batches for i in batch) == list(range(len(lengths)))
+    for batch in batches:
+        assert len(batch) * max(lengths[i] for i in batch) <= max_tokens
+    if seed is None:  # fixed order: sorted by length, batches as full as the budget allows
+        flat = [lengths[i] for batch in batches for i in batch]
+        assert flat == sorted(lengths)
+        for batch, following in zip(batches, batches[1:]):
+            assert (len(batch) + 1) * lengths[following[0]] > max_tokens
+
+
+def test_length_buckets_group_similar_lengths_and_reshuffle_per_seed() -> None:
+    lengths = [1 + (i * 7919) % 30 for i in range(600)]
+    first = length_buckets(lengths, 120, torch.Generator().manual_seed(0))
+    again = length_buckets(lengths, 120, torch.Generator().manual_seed(0))
+    other = length_buckets(lengths, 120, torch.Generator().manual_seed(1))
+    assert first == again and first != other
+    padded = sum(len(b) * max(lengths[i] for i in b) for b in first)
+    assert padded < 1.1 * sum(lengths)  # bucketing wastes little on padding
+    with pytest.raises(ValueError, match="example 2 has 9 tokens, more than max_tokens=8"):
+        length_buckets([3, 4, 9], 8)
+
+
+def test_collate_pairs_shifts_the_target_for_teacher_forcing() -> None:
+    batch = collate_pairs([([5, 6, 7], [1, 8, 9, 2]), ([5], [1, 8, 2])], pad_id=0)
+    assert batch.src.tolist() == [[5, 6, 7], [5, 0, 0]]
+    assert batch.tgt_in.tolist() == [[1, 8, 9], [1, 8, 2]]
+    assert batch.tgt_out.tolist() == [[8, 9, 2], [8, 2, 0]]
+    assert batch.n_tokens == 4 + 5
+    with pytest.raises(ValueError, match="at least BOS and EOS"):
+        collate_pairs([([5], [1])], pad_id=0)

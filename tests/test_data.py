@@ -5,6 +5,7 @@ import pytest
 from scratchformer import data
 from scratchformer.data import corpora, sources
 from scratchformer.data.__main__ import main as data_cli
+from scratchformer.weights import HubUnreachableError
 
 PLAY = """# A Play
 
@@ -41,6 +42,7 @@ DICTIONARY = [
     "Heim {n} | Wir gehen nach Hause.; Wir gehen heim. :: home | We are going home.\n",
     "Frage {f} | Kommst du mit? | Ja. :: question | Are you coming along? | Yes.\n",
     "Haus {n} | Das Haus ist groß. :: house | The house is big.\n",
+    "Lage {f} | Er hat die Lage erkannt. :: situation | He recognised/grasped the situation.\n",
 ]
 
 
@@ -49,7 +51,23 @@ def test_extract_sentence_pairs_aligns_fields_and_filters():
         ("Das Haus ist groß.", "The house is big."),  # tags stripped; duplicate later dropped
         ("Er wohnt im Haus.", "He lives in the house."),
         ("Kommst du mit?", "Are you coming along?"),  # "Ja." / "Yes." is too short
-    ]  # misaligned field counts and ';' alternatives are skipped
+    ]  # misaligned field counts and ';' or '/' alternatives are skipped
+
+
+def test_split_pairs_by_hash_is_fixed_and_keeps_a_source_in_one_split():
+    pairs = [(f"Satz {i}.", f"Sentence {i}.") for i in range(2000)]
+    pairs += [("Satz 7.", "Clause 7.")]  # a second translation of one sentence
+    splits = data.split_pairs_by_hash(pairs)
+    assert sum(map(len, splits.values())) == len(pairs)
+    assert 60 < len(splits["test"]) < 140 and 60 < len(splits["validation"]) < 140
+    home = [name for name, rows in splits.items() if ("Satz 7.", "Clause 7.") in rows]
+    assert home == [name for name, rows in splits.items() if ("Satz 7.", "Sentence 7.") in rows]
+    # a pair's split depends on the pair alone, not on the order or the rest of the corpus
+    again = data.split_pairs_by_hash(list(reversed(pairs[:500])))
+    for name, rows in again.items():
+        assert set(rows) <= set(splits[name])
+    with pytest.raises(ValueError, match="sum < 100"):
+        data.split_pairs_by_hash(pairs, validation_percent=50, test_percent=50)
 
 
 def test_missing_corpus_error_names_the_fetch_command(tmp_path, monkeypatch):
@@ -114,11 +132,23 @@ def test_sms_spam():
     assert sms.features["label"].names == ["ham", "spam"]
 
 
-def test_de_en():
-    pairs = data.load_de_en()
-    assert len(pairs) > 15_000
-    assert all(de[-1] in ".?!" and en[-1] in ".?!" for de, en in zip(pairs["de"], pairs["en"]))
-    assert not any("{" in de or "[" in en for de, en in zip(pairs["de"], pairs["en"]))
+def test_de_en_has_fixed_disjoint_splits():
+    splits = data.load_de_en()
+    assert list(splits) == ["train", "validation", "test"]
+    assert len(splits["train"]) > 13_000 and 600 < len(splits["test"]) < 1000
+    for split in splits.values():
+        assert split.column_names == ["de", "en"]
+        assert all(de[-1] in ".?!" and en[-1] in ".?!" for de, en in zip(split["de"], split["en"]))
+        assert not any("{" in de or "[" in en or "/" in en for de, en in zip(split["de"], split["en"]))
+    assert not set(splits["train"]["de"]) & set(splits["test"]["de"])
+    assert data.load_de_en()["test"]["en"] == splits["test"]["en"]
+
+
+def test_multi30k_offline_is_a_clear_error():
+    with pytest.raises(HubUnreachableError, match=r"load_de_en\('ding'\)"):
+        data.load_de_en("multi30k")
+    with pytest.raises(ValueError, match="choose one of"):
+        data.load_de_en("europarl")
 
 
 def test_cli_lists_corpora(capsys):

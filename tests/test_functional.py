@@ -171,6 +171,24 @@ def test_cross_entropy_matches_torch(reduction: str, scale: float, ignore_index:
         assert_matches(ours, expected)
 
 
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+@pytest.mark.parametrize("smoothing", [0.05, 0.1, 0.5])
+def test_label_smoothed_cross_entropy_matches_torch(reduction: str, smoothing: float) -> None:
+    for seed in range(3):
+        logits, targets = random_batch((3, 7), 6, 5.0, seed, pad=0)
+        leaf = logits.clone().requires_grad_(True)
+        ours = cross_entropy(leaf, targets, 0, reduction, label_smoothing=smoothing)
+        expected = torch_f.cross_entropy(
+            logits.transpose(1, 2), targets, ignore_index=0, reduction=reduction,
+            label_smoothing=smoothing,
+        )
+        assert_matches(ours, expected)
+        ours.sum().backward()
+        assert (leaf.grad[targets == 0] == 0).all()
+    with pytest.raises(ValueError, match="label_smoothing must lie in"):
+        cross_entropy(logits, targets, label_smoothing=1.0)
+
+
 def test_cross_entropy_gradient_matches_torch() -> None:
     logits, targets = random_batch((4, 5), 7, 3.0, seed=5)
     grads = []

@@ -72,7 +72,7 @@ def test_config_rejects_bad_values(field: str, value: float) -> None:
 
 def test_optimizer_decays_matrices_only() -> None:
     model = GPT2(GPT2Config.named("gpt2-tiny", vocab_size=11))
-    decayed, plain = make_optimizer(model, TrainConfig(weight_decay=0.3)).param_groups
+    decayed, plain = make_optimizer(model, lr=1e-3, weight_decay=0.3).param_groups
     assert decayed["weight_decay"] == 0.3 and plain["weight_decay"] == 0.0
     assert all(p.ndim >= 2 for p in decayed["params"]) and all(p.ndim == 1 for p in plain["params"])
     n = sum(p.numel() for g in (decayed, plain) for p in g["params"])

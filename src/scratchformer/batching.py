@@ -157,3 +157,89 @@ class PadCollator:
             columns[self.key], self.pad_id, self.max_len, truncate=self.truncate, side=self.side
         )
         return {**columns, self.key: ids, "padding_mask": mask}
+
+
+# --- sentence pairs (translation) -------------------------------------------------------
+
+TokenPair = tuple[Sequence[int], Sequence[int]]
+"""A tokenised sentence pair: source ids and target ids (``BOS ... EOS``)."""
+
+
+def length_buckets(
+    lengths: Sequence[int], max_tokens: int, generator: torch.Generator | None = None
+) -> list[list[int]]:
+    """Group example indices into batches of similar length, at most ``max_tokens`` each.
+
+    Padding a short sentence to a long one's length wastes compute, so examples are
+    sorted by length and cut into consecutive runs. A batch holds as many examples as fit
+    ``batch_size * longest_length <= max_tokens``: short sentences make big batches,
+    long ones small batches, and every step costs about the same.
+
+    Args:
+        lengths: one length per example (for a pair, the longer side).
+        max_tokens: the budget of padded tokens per batch.
+        generator: when given, examples of equal length are shuffled before sorting and
+            the batches come out in random order (a new grouping every epoch); ``None``
+            gives a fixed order, shortest batch first (for evaluation).
+
+    Returns:
+        Lists of indices into ``lengths``; every index appears exactly once.
+    """
+    if max_tokens < 1:
+        raise ValueError(f"max_tokens must be >= 1, got {max_tokens}.")
+    too_long = [i for i, n in enumerate(lengths) if n > max_tokens]
+    if too_long:
+        i = too_long[0]
+        raise ValueError(
+            f"example {i} has {lengths[i]} tokens, more than max_tokens={max_tokens}: it fits "
+            "no batch. Raise max_tokens or drop examples that long."
+        )
+    order = list(range(len(lengths)))
+    if generator is not None:
+        order = torch.randperm(len(lengths), generator=generator).tolist()
+    order.sort(key=lambda i: lengths[i])  # stable: equal lengths keep the shuffled order
+    batches: list[list[int]] = []
+    current: list[int] = []
+    for i in order:  # ascending length: the newest example is the batch's longest
+        if current and (len(current) + 1) * lengths[i] > max_tokens:
+            batches.append(current)
+            current = []
+        current.append(i)
+    if current:
+        batches.append(current)
+    if generator is not None:
+        batches = [batches[j] for j in torch.randperm(len(batches), generator=generator).tolist()]
+    return batches
+
+
+@dataclass(frozen=True)
+class PairBatch:
+    """A padded batch of sentence pairs for teacher-forced training.
+
+    Attributes:
+        src: source ids ``(batch, src_seq)``.
+        tgt_in: decoder input ``(batch, tgt_seq)``: the target without its last token
+            (``BOS y1 ... yn``).
+        tgt_out: what the decoder must predict at each position ``(batch, tgt_seq)``: the
+            target without its first token (``y1 ... yn EOS``).
+        pad_id: the padding id of all three.
+    """
+
+    src: torch.Tensor
+    tgt_in: torch.Tensor
+    tgt_out: torch.Tensor
+    pad_id: int
+
+    @property
+    def n_tokens(self) -> int:
+        """Real (non-padding) tokens read and predicted: source plus predicted target."""
+        return int((self.src != self.pad_id).sum()) + int((self.tgt_out != self.pad_id).sum())
+
+
+def collate_pairs(pairs: Sequence[TokenPair], pad_id: int) -> PairBatch:
+    """Pad tokenised pairs into a :class:`PairBatch` (targets must be ``BOS ... EOS``)."""
+    if any(len(tgt) < 2 for _, tgt in pairs):
+        raise ValueError("every target needs at least BOS and EOS (2 ids) to be trained on.")
+    src, _ = pad_batch([s for s, _ in pairs], pad_id)
+    tgt, _ = pad_batch([t for _, t in pairs], pad_id)
+    return PairBatch(src, tgt[:, :-1], tgt[:, 1:], pad_id)

@@ -224,16 +224,18 @@ def load_checkpoint(
 ) -> None:
     """Fill ``module``'s parameters and buffers from ``checkpoint``, strictly.
 
-    ``rules=None`` means the checkpoint uses our names, one tensor each. Tensors are
-    copied into the module's own (keeping its dtype and device). A tied weight (one
-    tensor under several names) needs a rule for its first name only.
+    ``rules=None`` means the checkpoint uses our names (a ``state_dict`` of the same
+    class, tied weights under any of their names). Tensors are copied into the module's
+    own (keeping its dtype and device). A tied weight (one tensor under several names)
+    needs a rule for its first name only.
 
     Raises:
         CheckpointError: as :func:`convert_checkpoint`; the module is left unchanged.
     """
     shapes, aliases = _unique_state(module)
-    if rules is None:
+    if rules is None:  # our own names: a tied weight may also be saved under its aliases
         rules = [TensorRule(name, (name,)) for name in shapes]
+        optional = {*optional, *aliases}
     state = convert_checkpoint(checkpoint, rules, shapes, optional=optional, source=source)
     state.update({alias: state[name] for alias, name in aliases.items()})
     module.load_state_dict(state, strict=True)

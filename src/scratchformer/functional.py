@@ -167,6 +167,7 @@ def cross_entropy(
     targets: torch.Tensor,
     ignore_index: int = -100,
     reduction: Reduction = "mean",
+    label_smoothing: float = 0.0,
 ) -> torch.Tensor:
     """Negative log-likelihood of the true classes under ``softmax(logits)``.
 
@@ -184,16 +185,28 @@ def cross_entropy(
         reduction: ``"mean"`` (average over non-ignored positions; ``nan`` if there are
             none, like torch), ``"sum"``, or ``"none"`` (per-position losses, shaped like
             ``targets``).
+        label_smoothing: ``eps`` in ``[0, 1)``: the target distribution puts ``1 - eps``
+            on the true class and spreads ``eps`` uniformly over all ``C`` classes, so the
+            loss is ``(1 - eps) * nll + eps * mean_c(-log p_c)``. It keeps the model from
+            growing ever more confident (Szegedy et al., 2016; used by the 2017
+            Transformer with ``eps = 0.1``). Same definition as torch's.
 
     Returns:
         A scalar tensor for ``"mean"``/``"sum"``, else a tensor shaped like ``targets``.
     """
     _validate_cross_entropy_inputs(logits, targets, ignore_index, reduction)
+    if not 0.0 <= label_smoothing < 1.0:
+        raise ValueError(
+            f"cross_entropy: label_smoothing must lie in [0, 1), got {label_smoothing}; "
+            "0.1 is the usual value, 0 turns smoothing off."
+        )
     keep = targets != ignore_index
     safe_targets = torch.where(keep, targets, torch.zeros_like(targets)).long()
     log_probs = log_softmax(logits, dim=-1)
-    picked = log_probs.gather(-1, safe_targets.unsqueeze(-1)).squeeze(-1)
-    losses = torch.where(keep, -picked, torch.zeros_like(picked))
+    nll = -log_probs.gather(-1, safe_targets.unsqueeze(-1)).squeeze(-1)
+    if label_smoothing:
+        nll = (1 - label_smoothing) * nll - label_smoothing * log_probs.mean(dim=-1)
+    losses = torch.where(keep, nll, torch.zeros_like(nll))
     if reduction == "none":
         return losses
     if reduction == "sum":

@@ -23,10 +23,14 @@ from scratchformer.data.corpora import (
     is_fetched,
     parse_play,
     require,
+    split_pairs_by_hash,
 )
+from scratchformer.weights import HubUnreachableError
 
 __all__ = [
     "CORPORA",
+    "DE_EN_SOURCES",
+    "MULTI30K",
     "CorpusNotFetchedError",
     "cache_dir",
     "extract_sentence_pairs",
@@ -38,6 +42,7 @@ __all__ = [
     "parse_play",
     "require",
     "shakespeare_text",
+    "split_pairs_by_hash",
 ]
 
 
@@ -99,14 +104,58 @@ def load_sms_spam(download: bool = False) -> datasets.Dataset:
     return datasets.Dataset.from_dict({"label": labels, "text": texts}, features=features)
 
 
-def load_de_en(download: bool = False) -> datasets.Dataset:
-    """German–English sentence pairs (columns ``de``, ``en``) from the Ding dictionary.
+DE_EN_SOURCES = ("ding", "multi30k")
+"""Where :func:`load_de_en` takes German–English pairs from."""
 
-    See :func:`extract_sentence_pairs` for what is kept and why.
+MULTI30K = "bentrevett/multi30k"
+"""The Hugging Face Hub dataset of Multi30k (image captions; 29,000 / 1,014 / 1,000 pairs)."""
+
+
+def load_de_en(source: str = "ding", download: bool = False) -> datasets.DatasetDict:
+    """German–English sentence pairs with fixed ``train``/``validation``/``test`` splits.
+
+    Every split has the columns ``de`` (source) and ``en`` (reference translation), so one
+    pipeline serves both sources.
+
+    Args:
+        source: ``"ding"`` (offline): example sentences of the Ding dictionary (Debian
+            package ``trans-de-en``), extracted by :func:`extract_sentence_pairs` and split
+            90/5/5 by :func:`split_pairs_by_hash`. ``"multi30k"`` (needs the Hugging Face
+            Hub): Multi30k's own splits, the usual benchmark of small translation models.
+        download: fetch the offline corpus first if it is not in the cache.
+
+    Raises:
+        CorpusNotFetchedError: ``"ding"`` is not fetched (the message names the command).
+        HubUnreachableError: ``"multi30k"`` was asked for but the Hub cannot be reached.
     """
+    if source == "ding":
+        return _load_ding(download)
+    if source == "multi30k":
+        return _load_multi30k()
+    raise ValueError(f"unknown source {source!r}; choose one of {DE_EN_SOURCES}.")
+
+
+def _load_ding(download: bool) -> datasets.DatasetDict:
     path = require("de_en", download=download) / "de-en"
     with path.open(encoding="utf-8") as handle:
-        pairs = extract_sentence_pairs(handle)
-    return datasets.Dataset.from_dict(
-        {"de": [de for de, _ in pairs], "en": [en for _, en in pairs]}
+        splits = split_pairs_by_hash(extract_sentence_pairs(handle))
+    return datasets.DatasetDict(
+        {
+            name: datasets.Dataset.from_dict(
+                {"de": [de for de, _ in pairs], "en": [en for _, en in pairs]}
+            )
+            for name, pairs in splits.items()
+        }
     )
+
+
+def _load_multi30k() -> datasets.DatasetDict:
+    try:
+        loaded = datasets.load_dataset(MULTI30K)
+    except ConnectionError as error:
+        raise HubUnreachableError(
+            f"cannot load {MULTI30K!r}: the Hugging Face Hub is unreachable (no internet "
+            "access, or HF_DATASETS_OFFLINE=1 is set) and it is not in the local datasets "
+            "cache. Use the offline corpus instead: load_de_en('ding')."
+        ) from error
+    return datasets.DatasetDict({name: split.select_columns(["de", "en"]) for name, split in loaded.items()})

@@ -8,6 +8,7 @@ are tested on lines written in the tests.
 
 from __future__ import annotations
 
+import hashlib
 import re
 import tempfile
 from collections.abc import Callable, Iterable, Iterator
@@ -218,8 +219,10 @@ def extract_sentence_pairs(lines: Iterable[str], min_words: int = 3) -> list[tup
     of the two sides align one to one. A field pair is kept when both sides are whole
     sentences (end in ``.?!``, at least ``min_words`` words) after grammar tags such as
     ``{f}`` and usage labels such as ``[Br.]`` are removed. Fields holding alternatives
-    (``;``) or on lines whose sides have different field counts are skipped, since their
-    alignment is not certain. Duplicates are dropped; first occurrence order is kept.
+    (``;`` between sentences, ``/`` between words: ``recognise/grasp``) or on lines whose
+    sides have different field counts are skipped: their alignment is not certain, and a
+    translator should not learn to write alternatives. Duplicates are dropped; first
+    occurrence order is kept.
     """
     seen: set[tuple[str, str]] = set()
     pairs: list[tuple[str, str]] = []
@@ -243,4 +246,39 @@ def _clean(field: str) -> str:
 
 
 def _is_sentence(text: str, min_words: int) -> bool:
-    return text.endswith(_SENTENCE_END) and ";" not in text and len(text.split()) >= min_words
+    return (
+        text.endswith(_SENTENCE_END)
+        and ";" not in text
+        and "/" not in text
+        and len(text.split()) >= min_words
+    )
+
+
+def split_pairs_by_hash(
+    pairs: Iterable[tuple[str, str]], validation_percent: int = 5, test_percent: int = 5
+) -> dict[str, list[tuple[str, str]]]:
+    """Split sentence pairs into fixed ``train``/``validation``/``test`` lists.
+
+    Each pair goes by a hash (SHA-1) of its *source* sentence to bucket ``0..99``:
+    buckets below ``test_percent`` are test, the next ``validation_percent`` validation,
+    the rest training. So the split never depends on the order of the corpus or on which
+    other pairs it holds (a new dictionary release moves no old pair to another split),
+    and two translations of the same sentence always land in the same split: the test
+    set never holds a sentence the model was trained on.
+    """
+    if not (0 < validation_percent and 0 < test_percent and validation_percent + test_percent < 100):
+        raise ValueError(
+            f"validation_percent={validation_percent} and test_percent={test_percent} must be "
+            "positive and leave some training data (sum < 100)."
+        )
+    splits: dict[str, list[tuple[str, str]]] = {"train": [], "validation": [], "test": []}
+    for source, target in pairs:
+        bucket = int(hashlib.sha1(source.encode("utf-8")).hexdigest(), 16) % 100
+        if bucket < test_percent:
+            name = "test"
+        elif bucket < test_percent + validation_percent:
+            name = "validation"
+        else:
+            name = "train"
+        splits[name].append((source, target))
+    return splits

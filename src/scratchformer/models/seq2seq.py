@@ -19,7 +19,7 @@ from typing import Literal, NamedTuple
 import torch
 from torch import nn
 
-from scratchformer.generate import evaluating
+from scratchformer.generate import evaluating, greedy_search
 from scratchformer.layers import (
     Activation,
     Decoder,
@@ -227,42 +227,11 @@ class Transformer(nn.Module):
     ) -> torch.Tensor:
         """Translate a batch by always choosing the most likely next token.
 
-        Runs in eval mode without gradients (the previous mode is restored). Starts every
-        row from ``bos_id`` and stops once every row has produced ``eos_id`` or after
-        ``max_len`` tokens.
-
-        Args:
-            src: source ids ``(batch, src_seq)``.
-            max_len: most tokens to generate per row (``<= config.max_len``).
-            bos_id, eos_id: begin/end-of-sequence ids of the target vocabulary.
-
-        Returns:
-            Generated ids ``(batch, n)`` with ``n <= max_len``, BOS excluded: each row
-            ends with its EOS (if reached) followed by ``pad_id``.
+        See :func:`scratchformer.generate.greedy_search` (this calls it): generated ids
+        ``(batch, n)``, ``n <= max_len``, BOS excluded, ``pad_id`` after each row's EOS.
+        For beam search use :func:`scratchformer.generate.beam_search`.
         """
-        cfg = self.config
-        if not 1 <= max_len <= cfg.max_len:
-            raise ValueError(
-                f"max_len must lie in [1, config.max_len={cfg.max_len}], got {max_len}."
-            )
-        for name, token in (("bos_id", bos_id), ("eos_id", eos_id)):
-            if not 0 <= token < cfg.tgt_vocab_size:
-                raise ValueError(
-                    f"{name}={token} is not in the target vocabulary [0, {cfg.tgt_vocab_size})."
-                )
-        with evaluating(self):
-            src_padding_mask = self._padding(src)
-            memory = self.encode(src, src_padding_mask)
-            ys = torch.full((src.shape[0], 1), bos_id, dtype=torch.long, device=src.device)
-            done = torch.zeros(src.shape[0], dtype=torch.bool, device=src.device)
-            for _ in range(max_len):
-                next_token = self.decode(ys, memory, src_padding_mask)[:, -1].argmax(dim=-1)
-                next_token = next_token.masked_fill(done, cfg.pad_id)
-                ys = torch.cat([ys, next_token[:, None]], dim=1)
-                done |= next_token == eos_id
-                if bool(done.all()):
-                    break
-        return ys[:, 1:]
+        return greedy_search(self, src, bos_id, eos_id, max_len)
 
     # -- internals ------------------------------------------------------------------------
 

@@ -30,6 +30,7 @@ import torch
 from torch import nn
 
 from scratchformer.functional import cross_entropy
+from scratchformer.train.optim import make_optimizer
 
 
 @dataclass(frozen=True)
@@ -200,20 +201,6 @@ def estimate_loss(model: nn.Module, batches: list[tuple[torch.Tensor, torch.Tens
         model.train(was_training)
 
 
-def make_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.AdamW:
-    """AdamW with weight decay on matrices (``ndim >= 2``) and none on vectors.
-
-    Decaying embeddings and weight matrices regularises; decaying LayerNorm gains and
-    biases would only pull them towards 0 for no benefit.
-    """
-    params = [p for p in model.parameters() if p.requires_grad]
-    groups = [
-        {"params": [p for p in params if p.ndim >= 2], "weight_decay": config.weight_decay},
-        {"params": [p for p in params if p.ndim < 2], "weight_decay": 0.0},
-    ]
-    return torch.optim.AdamW(groups, lr=config.lr, betas=config.betas)
-
-
 EvalCallback = Callable[[int, float, float], None]
 """``callback(step, train_loss, val_loss)``, called after each evaluation."""
 
@@ -248,7 +235,9 @@ def train_lm(
         ]
         for name, ids in (("train", train_ids), ("val", val_ids))
     }
-    optimizer = make_optimizer(model, config)
+    optimizer = make_optimizer(
+        model, lr=config.lr, weight_decay=config.weight_decay, betas=config.betas
+    )
     history = TrainHistory()
     start = time.perf_counter()
 
@@ -296,7 +285,6 @@ __all__ = [
     "estimate_loss",
     "learning_rate",
     "lm_loss",
-    "make_optimizer",
     "random_batch",
     "split_ids",
     "train_lm",

@@ -1,0 +1,55 @@
+"""Training loops, one per kind of model, with what they share.
+
+* :mod:`scratchformer.train.lm` — a causal language model on one long stream of ids
+  (chapter 10's GPT), cosine learning-rate schedule.
+* :mod:`scratchformer.train.seq2seq` — an encoder-decoder on sentence pairs (chapter 7's
+  translator): length-bucketed batches, label smoothing, the 2017 warm-up schedule
+  (:mod:`scratchformer.train.schedule`), progress bar, atomic checkpoints
+  (:mod:`scratchformer.train.checkpoint`) that resume exactly.
+* :func:`make_optimizer` — AdamW without weight decay on biases and norms, for both.
+"""
+
+from scratchformer.train.checkpoint import read_checkpoint, save_atomically
+from scratchformer.train.lm import (
+    EvalCallback,
+    TrainConfig,
+    TrainHistory,
+    estimate_loss,
+    learning_rate,
+    lm_loss,
+    random_batch,
+    split_ids,
+    train_lm,
+)
+from scratchformer.train.optim import make_optimizer
+from scratchformer.train.schedule import noam_learning_rate
+from scratchformer.train.seq2seq import (
+    EpochCallback,
+    Seq2SeqHistory,
+    Seq2SeqTrainConfig,
+    evaluate_loss,
+    train_seq2seq,
+    translation_loss,
+)
+
+__all__ = [
+    "EpochCallback",
+    "EvalCallback",
+    "Seq2SeqHistory",
+    "Seq2SeqTrainConfig",
+    "TrainConfig",
+    "TrainHistory",
+    "estimate_loss",
+    "evaluate_loss",
+    "learning_rate",
+    "lm_loss",
+    "make_optimizer",
+    "noam_learning_rate",
+    "random_batch",
+    "read_checkpoint",
+    "save_atomically",
+    "split_ids",
+    "train_lm",
+    "train_seq2seq",
+    "translation_loss",
+]

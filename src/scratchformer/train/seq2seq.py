@@ -1,0 +1,311 @@
+"""Training an encoder-decoder on sentence pairs, the recipe of the 2017 Transformer.
+
+* batches of similar-length pairs up to a token budget
+  (:func:`~scratchformer.batching.length_buckets`), regrouped every epoch;
+* label-smoothed cross-entropy on the target tokens, padding ignored;
+* AdamW with ``betas=(0.9, 0.98)`` and the warm-up-then-``1/sqrt(step)`` learning rate
+  (:func:`~scratchformer.train.schedule.noam_learning_rate`);
+* gradient clipping to a maximum global norm;
+* a progress bar with the loss and tokens/s, and the validation loss (plain
+  cross-entropy, no smoothing) after every epoch;
+* a checkpoint every ``checkpoint_every`` steps and after every epoch, written atomically.
+  Given an existing checkpoint, :func:`train_seq2seq` resumes from it *exactly*: model,
+  optimiser, position in the epoch, history and the random state of dropout are
+  restored, so an interrupted and resumed run ends with the same weights as one that
+  never stopped.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+from tqdm import tqdm
+
+from scratchformer.batching import PairBatch, TokenPair, collate_pairs, length_buckets
+from scratchformer.checkpoints import load_checkpoint
+from scratchformer.functional import cross_entropy
+from scratchformer.train.checkpoint import read_checkpoint, save_atomically
+from scratchformer.train.optim import make_optimizer
+from scratchformer.train.schedule import noam_learning_rate
+
+
+@dataclass(frozen=True)
+class Seq2SeqTrainConfig:
+    """How :func:`train_seq2seq` trains.
+
+    Attributes:
+        epochs: passes over the training pairs (the most; ``max_seconds`` may stop
+            earlier).
+        max_tokens: padded tokens per batch (batch size times the longest side).
+        warmup_steps: steps of learning-rate warm-up.
+        lr_scale: multiplies the whole learning-rate curve.
+        label_smoothing: probability mass spread over all tokens in the loss target.
+        weight_decay: AdamW's decoupled weight decay, on matrices only.
+        betas, eps: AdamW's moment decay rates and denominator term (the paper's).
+        grad_clip: largest global gradient norm (``None``: no clipping).
+        max_seconds: stop after this much training time (``None``: no limit); time
+            spent before a resume counts.
+        checkpoint_every: also checkpoint every this many steps (besides every epoch).
+        seed: seeds the batch grouping and order of every epoch.
+        progress: show a progress bar.
+    """
+
+    epochs: int = 10
+    max_tokens: int = 3000
+    warmup_steps: int = 1000
+    lr_scale: float = 1.0
+    label_smoothing: float = 0.1
+    weight_decay: float = 1e-4
+    betas: tuple[float, float] = (0.9, 0.98)
+    eps: float = 1e-9
+    grad_clip: float | None = 1.0
+    max_seconds: float | None = None
+    checkpoint_every: int = 500
+    seed: int = 0
+    progress: bool = True
+
+    def __post_init__(self) -> None:
+        for name in ("epochs", "max_tokens", "warmup_steps", "checkpoint_every"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"Seq2SeqTrainConfig.{name} must be an integer >= 1, got {value!r}.")
+        if not 0 <= self.label_smoothing < 1:
+            raise ValueError(f"label_smoothing must lie in [0, 1), got {self.label_smoothing}.")
+        if self.grad_clip is not None and not self.grad_clip > 0:
+            raise ValueError(f"grad_clip must be > 0 or None, got {self.grad_clip}.")
+        if self.max_seconds is not None and not self.max_seconds > 0:
+            raise ValueError(f"max_seconds must be > 0 or None, got {self.max_seconds}.")
+
+
+# Settings that may change between a run and its resumption: they do not change what
+# the finished steps computed.
+_RESUMABLE_CHANGES = {"epochs", "max_seconds", "checkpoint_every", "progress"}
+
+
+@dataclass
+class Seq2SeqHistory:
+    """What :func:`train_seq2seq` records.
+
+    Attributes:
+        step_loss: the training loss (label-smoothed) of every step.
+        step_lr: the learning rate of every step.
+        epoch_steps: the step count at the end of each epoch (or where time ran out).
+        train_loss: mean training loss over each epoch's steps.
+        val_loss: validation cross-entropy (nats per target token) after each epoch.
+        tokens: real tokens trained on (source + predicted target).
+        seconds: training time (validation and checkpoints excluded).
+    """
+
+    step_loss: list[float] = field(default_factory=list)
+    step_lr: list[float] = field(default_factory=list)
+    epoch_steps: list[int] = field(default_factory=list)
+    train_loss: list[float] = field(default_factory=list)
+    val_loss: list[float] = field(default_factory=list)
+    tokens: int = 0
+    seconds: float = 0.0
+
+    @property
+    def steps(self) -> int:
+        """Optimiser steps taken."""
+        return len(self.step_loss)
+
+    @property
+    def tokens_per_second(self) -> float:
+        """Training throughput (``nan`` before any step)."""
+        return self.tokens / self.seconds if self.seconds else math.nan
+
+
+def translation_loss(
+    model: nn.Module, batch: PairBatch, label_smoothing: float = 0.0
+) -> torch.Tensor:
+    """Mean (label-smoothed) cross-entropy of ``batch.tgt_out`` given teacher-forced input.
+
+    ``model(src, tgt_in)`` must return logits ``(batch, tgt_seq, vocab)``; padding
+    positions are ignored.
+    """
+    logits = model(batch.src, batch.tgt_in)
+    return cross_entropy(
+        logits, batch.tgt_out, ignore_index=batch.pad_id, label_smoothing=label_smoothing
+    )
+
+
+@torch.no_grad()
+def evaluate_loss(
+    model: nn.Module, pairs: Sequence[TokenPair], pad_id: int, max_tokens: int
+) -> float:
+    """Cross-entropy per target token (nats, no smoothing) over ``pairs``, in eval mode.
+
+    The model's train/eval mode is restored afterwards.
+    """
+    if not pairs:
+        raise ValueError("evaluate_loss needs at least one pair.")
+    was_training = model.training
+    model.eval()
+    total, count = 0.0, 0
+    try:
+        for indices in length_buckets(_pair_lengths(pairs), max_tokens):
+            batch = collate_pairs([pairs[i] for i in indices], pad_id)
+            logits = model(batch.src, batch.tgt_in)
+            total += float(cross_entropy(logits, batch.tgt_out, pad_id, reduction="sum"))
+            count += int((batch.tgt_out != pad_id).sum())
+    finally:
+        model.train(was_training)
+    return total / count
+
+
+EpochCallback = Callable[[int, Seq2SeqHistory], None]
+"""``callback(epoch, history)``, called after each epoch's validation (epochs from 1)."""
+
+
+def train_seq2seq(
+    model: nn.Module,
+    train_pairs: Sequence[TokenPair],
+    val_pairs: Sequence[TokenPair],
+    config: Seq2SeqTrainConfig,
+    checkpoint: str | Path | None = None,
+    on_epoch: EpochCallback | None = None,
+) -> Seq2SeqHistory:
+    """Train ``model`` on tokenised sentence pairs; resume from ``checkpoint`` if it exists.
+
+    Args:
+        model: maps ``(src, tgt_in)`` ids to logits ``(batch, tgt_seq, vocab)`` and has
+            ``model.config.pad_id`` and ``model.config.d_model`` (as
+            :class:`~scratchformer.models.seq2seq.Transformer`). Trained in place; left
+            in eval mode.
+        train_pairs, val_pairs: ``(source ids, target ids)`` with targets ``BOS ... EOS``.
+        config: the :class:`Seq2SeqTrainConfig`.
+        checkpoint: file to save the training state to (and resume from when it
+            exists); ``None``: no checkpoints.
+        on_epoch: called as ``on_epoch(epoch, history)`` after each epoch.
+
+    Returns:
+        The :class:`Seq2SeqHistory` (of the whole run, across resumptions).
+
+    Raises:
+        ValueError: the checkpoint was written with different training settings.
+        CheckpointError: its weights do not fit the model.
+    """
+    if not train_pairs or not val_pairs:
+        raise ValueError("train_seq2seq needs at least one training and one validation pair.")
+    pad_id, d_model = model.config.pad_id, model.config.d_model  # type: ignore[union-attr]
+    optimizer = make_optimizer(
+        model, lr=0.0, weight_decay=config.weight_decay, betas=config.betas, eps=config.eps
+    )
+    lengths = _pair_lengths(train_pairs)
+    state = {"epoch": 0, "batch": 0, "history": Seq2SeqHistory()}
+    if checkpoint is not None and Path(checkpoint).is_file():
+        state = _resume(Path(checkpoint), model, optimizer, config)
+    history: Seq2SeqHistory = state["history"]
+
+    def save(epoch: int, batch: int) -> None:
+        if checkpoint is not None:
+            save_atomically(
+                {
+                    "model": model.state_dict(),
+                    "optimizer": optimizer.state_dict(),
+                    "config": dataclasses.asdict(config),
+                    "epoch": epoch,
+                    "batch": batch,
+                    "history": dataclasses.asdict(history),
+                    "rng": torch.get_rng_state(),
+                },
+                checkpoint,
+            )
+
+    model.train()
+    out_of_time = False
+    for epoch in range(state["epoch"], config.epochs):
+        generator = torch.Generator().manual_seed(config.seed * 100_003 + epoch)
+        batches = length_buckets(lengths, config.max_tokens, generator)
+        first = state["batch"] if epoch == state["epoch"] else 0
+        epoch_start = history.steps - first
+        bar = tqdm(
+            batches[first:],
+            desc=f"epoch {epoch + 1}/{config.epochs}",
+            disable=not config.progress,
+            mininterval=2.0,
+            leave=False,
+        )
+        for position, indices in enumerate(bar, start=first):
+            started = time.perf_counter()
+            batch = collate_pairs([train_pairs[i] for i in indices], pad_id)
+            lr = noam_learning_rate(history.steps + 1, d_model, config.warmup_steps, config.lr_scale)
+            for group in optimizer.param_groups:
+                group["lr"] = lr
+            loss = translation_loss(model, batch, config.label_smoothing)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            if config.grad_clip is not None:
+                nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
+            optimizer.step()
+            history.step_loss.append(loss.item())
+            history.step_lr.append(lr)
+            history.tokens += batch.n_tokens
+            history.seconds += time.perf_counter() - started
+            bar.set_postfix(loss=f"{history.step_loss[-1]:.3f}", tok_s=f"{history.tokens_per_second:,.0f}")
+            out_of_time = config.max_seconds is not None and history.seconds >= config.max_seconds
+            if out_of_time or history.steps % config.checkpoint_every == 0:
+                save(epoch, position + 1)
+            if out_of_time:
+                break
+        bar.close()
+        history.epoch_steps.append(history.steps)
+        history.train_loss.append(sum(history.step_loss[epoch_start:]) / max(history.steps - epoch_start, 1))
+        history.val_loss.append(evaluate_loss(model, val_pairs, pad_id, config.max_tokens))
+        if not out_of_time:
+            save(epoch + 1, 0)
+        if on_epoch is not None:
+            on_epoch(epoch + 1, history)
+        if out_of_time:
+            break
+    model.eval()
+    return history
+
+
+def _pair_lengths(pairs: Sequence[TokenPair]) -> list[int]:
+    return [max(len(src), len(tgt) - 1) for src, tgt in pairs]
+
+
+def _resume(
+    path: Path, model: nn.Module, optimizer: torch.optim.Optimizer, config: Seq2SeqTrainConfig
+) -> dict[str, Any]:
+    saved = read_checkpoint(path)
+    ours = dataclasses.asdict(config)
+    changed = sorted(
+        name
+        for name, value in saved["config"].items()
+        if name not in _RESUMABLE_CHANGES and _as_plain(value) != _as_plain(ours.get(name))
+    )
+    if changed:
+        listing = ", ".join(f"{n}: {saved['config'][n]!r} -> {ours.get(n)!r}" for n in changed)
+        raise ValueError(
+            f"the checkpoint {path} was written with other training settings ({listing}). "
+            "Resume with the same settings (only epochs, max_seconds, checkpoint_every and "
+            "progress may change), or delete the checkpoint to start afresh."
+        )
+    load_checkpoint(model, saved["model"], source=f"checkpoint {path}")
+    optimizer.load_state_dict(saved["optimizer"])
+    torch.set_rng_state(saved["rng"])
+    return {"epoch": saved["epoch"], "batch": saved["batch"], "history": Seq2SeqHistory(**saved["history"])}
+
+
+def _as_plain(value: Any) -> Any:
+    return list(value) if isinstance(value, tuple) else value
+
+
+__all__ = [
+    "EpochCallback",
+    "Seq2SeqHistory",
+    "Seq2SeqTrainConfig",
+    "evaluate_loss",
+    "train_seq2seq",
+    "translation_loss",
+]

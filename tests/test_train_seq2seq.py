@@ -1,0 +1,142 @@
+"""scratchformer.train for translation: schedule, loss, atomic checkpoints, exact resume."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from scratchformer.checkpoints import CheckpointError
+from scratchformer.models import Seq2SeqConfig, Transformer
+from scratchformer.train import (
+    Seq2SeqTrainConfig,
+    evaluate_loss,
+    noam_learning_rate,
+    read_checkpoint,
+    save_atomically,
+    train_seq2seq,
+)
+
+PAD, BOS, EOS = 0, 1, 2
+VOCAB = 20
+
+
+def reversal_pairs(n: int, seed: int) -> list[tuple[list[int], list[int]]]:
+    """Source: random ids; target: the same ids reversed (a task a Transformer learns fast)."""
+    generator = torch.Generator().manual_seed(seed)
+    pairs = []
+    for _ in range(n):
+        length = int(torch.randint(2, 8, (1,), generator=generator))
+        src = torch.randint(3, VOCAB, (length,), generator=generator).tolist()
+        pairs.append((src, [BOS, *reversed(src), EOS]))
+    return pairs
+
+
+def new_model(seed: int = 0) -> Transformer:
+    torch.manual_seed(seed)
+    config = Seq2SeqConfig(
+        src_vocab_size=VOCAB, tgt_vocab_size=VOCAB, pad_id=PAD, max_len=16, d_model=32,
+        n_heads=4, d_ff=64, n_encoder_layers=1, n_decoder_layers=1, dropout=0.1,
+        share_embeddings=True,
+    )
+    return Transformer(config)
+
+
+TRAIN, VAL = reversal_pairs(200, 0), reversal_pairs(40, 1)
+CONFIG = Seq2SeqTrainConfig(
+    epochs=3, max_tokens=80, warmup_steps=20, lr_scale=0.5, checkpoint_every=4, progress=False
+)
+
+
+def test_noam_schedule_warms_up_then_decays_as_the_paper_says() -> None:
+    rates = [noam_learning_rate(s, 512, 4000) for s in range(1, 20_001)]
+    peak = max(range(len(rates)), key=rates.__getitem__) + 1
+    assert peak == 4000
+    assert rates[peak - 1] == pytest.approx(1 / math.sqrt(512 * 4000))
+    assert rates[1999] == pytest.approx(rates[3999] / 2)  # linear warm-up
+    assert rates[15_999] == pytest.approx(rates[3999] / 2)  # 1/sqrt(step) decay
+    assert noam_learning_rate(10, 512, 4000, scale=2.0) == 2 * noam_learning_rate(10, 512, 4000)
+    with pytest.raises(ValueError, match="counted from 1"):
+        noam_learning_rate(0, 512, 4000)
+
+
+def test_training_lowers_the_validation_loss_and_records_history() -> None:
+    model = new_model()
+    before = evaluate_loss(model, VAL, PAD, 200)
+    history = train_seq2seq(model, TRAIN, VAL, CONFIG)
+    assert not model.training
+    assert len(history.val_loss) == 3 == len(history.train_loss) == len(history.epoch_steps)
+    assert history.val_loss[-1] < before - 0.5
+    assert history.steps == history.epoch_steps[-1] == len(history.step_lr)
+    assert history.tokens > 0 and history.tokens_per_second > 0
+    assert history.step_lr[0] < history.step_lr[19] > history.step_lr[-1]  # warm-up, decay
+
+
+def test_interrupted_and_resumed_training_equals_an_uninterrupted_run(tmp_path) -> None:
+    reference = new_model()
+    train_seq2seq(reference, TRAIN, VAL, CONFIG)
+
+    interrupted, calls = new_model(), {"n": 0}
+    forward = interrupted.forward
+
+    def crash_at_step_11(*args, **kwargs):
+        calls["n"] += interrupted.training
+        if calls["n"] == 11:
+            raise KeyboardInterrupt  # as if the reader pressed Ctrl-C mid-epoch
+        return forward(*args, **kwargs)
+
+    interrupted.forward = crash_at_step_11  # type: ignore[method-assign]
+    path = tmp_path / "run" / "translator.pt"
+    with pytest.raises(KeyboardInterrupt):
+        train_seq2seq(interrupted, TRAIN, VAL, CONFIG, checkpoint=path)
+    saved = read_checkpoint(path)  # the last one, after step 8 of the first epoch
+    assert (saved["epoch"], saved["batch"], len(saved["history"]["step_loss"])) == (0, 8, 8)
+    assert [p.name for p in path.parent.iterdir()] == ["translator.pt"]  # no temporary left
+
+    torch.manual_seed(123)  # the resumed process's random state differs: the checkpoint's wins
+    resumed = new_model(seed=99)  # its initial weights are replaced too
+    history = train_seq2seq(resumed, TRAIN, VAL, CONFIG, checkpoint=path)
+    for (name, ours), theirs in zip(resumed.state_dict().items(), reference.state_dict().values()):
+        assert torch.equal(ours, theirs), name
+    assert history.steps == history.epoch_steps[-1] and len(history.val_loss) == 3
+
+
+def test_resume_refuses_other_settings_and_other_models(tmp_path) -> None:
+    path = tmp_path / "run.pt"
+    train_seq2seq(new_model(), TRAIN, VAL, Seq2SeqTrainConfig(epochs=1, max_tokens=160, progress=False), checkpoint=path)
+    with pytest.raises(ValueError, match=r"other training settings \(label_smoothing: 0.1 -> 0.2\)"):
+        train_seq2seq(new_model(), TRAIN, VAL, Seq2SeqTrainConfig(epochs=2, max_tokens=160, label_smoothing=0.2, progress=False), checkpoint=path)
+    wider = Transformer(Seq2SeqConfig(src_vocab_size=VOCAB, tgt_vocab_size=VOCAB, max_len=16, d_model=16, n_heads=4, d_ff=64, n_encoder_layers=1, n_decoder_layers=1, share_embeddings=True))
+    with pytest.raises(CheckpointError, match="shape mismatches"):
+        train_seq2seq(wider, TRAIN, VAL, Seq2SeqTrainConfig(epochs=2, max_tokens=160, progress=False), checkpoint=path)
+
+
+def test_time_limit_stops_and_checkpoints(tmp_path) -> None:
+    path = tmp_path / "run.pt"
+    config = Seq2SeqTrainConfig(epochs=50, max_tokens=160, max_seconds=0.5, progress=False)
+    history = train_seq2seq(new_model(), TRAIN, VAL, config, checkpoint=path)
+    assert history.seconds >= 0.5 and len(history.val_loss) < 50
+    assert len(read_checkpoint(path)["history"]["step_loss"]) == history.steps
+
+
+def test_save_atomically_keeps_the_old_file_when_writing_fails(tmp_path) -> None:
+    path = save_atomically({"step": 1}, tmp_path / "state.pt")
+
+    class Unpicklable:
+        def __reduce__(self):
+            raise RuntimeError("cannot pickle")
+
+    with pytest.raises(RuntimeError, match="cannot pickle"):
+        save_atomically({"step": 2, "bad": Unpicklable()}, path)
+    assert read_checkpoint(path) == {"step": 1}
+    assert [p.name for p in tmp_path.iterdir()] == ["state.pt"]
+
+
+def test_bad_settings_are_clear_errors() -> None:
+    with pytest.raises(ValueError, match="max_tokens must be an integer >= 1"):
+        Seq2SeqTrainConfig(max_tokens=0)
+    with pytest.raises(ValueError, match="label_smoothing must lie in"):
+        Seq2SeqTrainConfig(label_smoothing=1.0)
+    with pytest.raises(ValueError, match="at least one training and one validation pair"):
+        train_seq2seq(new_model(), TRAIN, [], CONFIG)
