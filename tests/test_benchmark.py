@@ -1,5 +1,6 @@
 """scratchformer.benchmark measures the same work on both sides (no timing is asserted)."""
 
+import pytest
 import torch
 
 from scratchformer.attention import AttentionConfig, MultiHeadAttention
@@ -10,6 +11,7 @@ from scratchformer.benchmark import (
     forward_backward,
     paired_timings,
     torch_twin,
+    training_step,
 )
 
 
@@ -42,3 +44,19 @@ def test_speed_comparison_reports_every_length():
     assert all(r.ours_ms > 0 and r.torch_ms > 0 and r.ratio > 0 for r in rows)
     table = format_speed_table(rows)
     assert table.splitlines()[0].split() == ["seq", "ours", "ms", "torch", "ms", "torch/ours"]
+
+
+def test_training_step_cycles_batches_and_clears_gradients():
+    # loss = w * b has gradient b: with SGD at lr 1 every step subtracts the batch seen.
+    w = torch.nn.Parameter(torch.zeros(()))
+    step = training_step(lambda b: w * b, [1.0, 2.0], torch.optim.SGD([w], lr=1.0))
+    for _ in range(3):
+        step()
+    # batches 1, 2, 1; accumulated gradients would give -(1 + 3 + 4) = -8 instead
+    assert w.item() == -4.0
+
+
+def test_training_step_needs_a_batch():
+    w = torch.nn.Parameter(torch.zeros(()))
+    with pytest.raises(ValueError, match="at least one batch"):
+        training_step(lambda b: w * b, [], torch.optim.SGD([w], lr=1.0))

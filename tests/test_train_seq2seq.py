@@ -11,9 +11,11 @@ from scratchformer.checkpoints import CheckpointError
 from scratchformer.models import Seq2SeqConfig, Transformer
 from scratchformer.train import (
     Seq2SeqTrainConfig,
+    best_weights_path,
     evaluate_loss,
     noam_learning_rate,
     read_checkpoint,
+    restore_best_weights,
     save_atomically,
     train_seq2seq,
 )
@@ -100,6 +102,18 @@ def test_interrupted_and_resumed_training_equals_an_uninterrupted_run(tmp_path) 
     for (name, ours), theirs in zip(resumed.state_dict().items(), reference.state_dict().values()):
         assert torch.equal(ours, theirs), name
     assert history.steps == history.epoch_steps[-1] and len(history.val_loss) == 3
+
+
+def test_the_best_epochs_weights_are_kept_and_restored(tmp_path) -> None:
+    path = tmp_path / "run.pt"
+    model = new_model()
+    history = train_seq2seq(model, TRAIN, VAL, CONFIG, checkpoint=path)
+    assert best_weights_path(path) == tmp_path / "run.best.pt"
+    best_epoch = min(range(3), key=history.val_loss.__getitem__) + 1
+    fresh = new_model(seed=5)
+    restored = restore_best_weights(fresh, path)
+    assert restored == {"epoch": best_epoch, "val_loss": min(history.val_loss)}
+    assert evaluate_loss(fresh, VAL, PAD, 80) == pytest.approx(min(history.val_loss))
 
 
 def test_resume_refuses_other_settings_and_other_models(tmp_path) -> None:

@@ -230,6 +230,10 @@ class PairBatch:
     tgt_out: torch.Tensor
     pad_id: int
 
+    def to(self, device: torch.device | str) -> PairBatch:
+        """The same batch on ``device`` (e.g. the model's GPU)."""
+        return PairBatch(self.src.to(device), self.tgt_in.to(device), self.tgt_out.to(device), self.pad_id)
+
     @property
     def n_tokens(self) -> int:
         """Real (non-padding) tokens read and predicted: source plus predicted target."""

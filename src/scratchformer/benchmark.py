@@ -7,10 +7,12 @@ sides of a pair alike instead of biasing one of them.
 
 from __future__ import annotations
 
+import itertools
 import statistics
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 import torch
 import torch.nn.functional as F
@@ -19,6 +21,7 @@ from torch import nn
 from scratchformer.attention import AttentionConfig, MultiHeadAttention
 
 Step = Callable[[], None]
+Batch = TypeVar("Batch")
 
 
 def forward_backward(module: nn.Module, x: torch.Tensor, need_weights: bool = False) -> Step:
@@ -49,6 +52,31 @@ def language_model_step(model: nn.Module, ids: torch.Tensor) -> Step:
         logits = getattr(out, "logits", out)
         F.cross_entropy(logits.flatten(0, 1), targets.flatten()).backward()
         model.zero_grad(set_to_none=True)
+
+    return step
+
+
+def training_step(
+    loss: Callable[[Batch], torch.Tensor],
+    batches: Sequence[Batch],
+    optimizer: torch.optim.Optimizer,
+) -> Step:
+    """One whole optimiser step per call, on the next of ``batches`` (cycling through them).
+
+    Each call clears the gradients, computes ``loss(batch)``, back-propagates and calls
+    ``optimizer.step()``: what a training loop spends per batch, minus data loading. Two
+    steps built on the same ``batches`` and timed by :func:`paired_timings` (or
+    :func:`compare`) see the same batch in every pair, so real batches of different
+    shapes can be compared fairly.
+    """
+    if not batches:
+        raise ValueError("training_step needs at least one batch to cycle through.")
+    upcoming = itertools.cycle(batches)
+
+    def step() -> None:
+        optimizer.zero_grad(set_to_none=True)
+        loss(next(upcoming)).backward()
+        optimizer.step()
 
     return step
 

@@ -89,7 +89,7 @@ def _words(text: str, lowercase: bool, tokenize: Tokenize) -> list[str]:
 # -- counting --------------------------------------------------------------------------------
 
 
-def _ngrams(words: Sequence[str], max_order: int) -> Counter[tuple[str, ...]]:
+def ngram_counts(words: Sequence[str], max_order: int) -> Counter[tuple[str, ...]]:
     """How often each n-gram (n = 1 .. max_order) occurs in ``words``."""
     return Counter(
         tuple(words[start : start + n])
@@ -119,8 +119,8 @@ class _Counts:
         # the one reference that has it most often. `&` keeps the smaller: the clipping.
         allowed: Counter[tuple[str, ...]] = Counter()
         for reference in references:
-            allowed |= _ngrams(reference, max_order)
-        for ngram, count in (_ngrams(hypothesis, max_order) & allowed).items():
+            allowed |= ngram_counts(reference, max_order)
+        for ngram, count in (ngram_counts(hypothesis, max_order) & allowed).items():
             self.matches[len(ngram) - 1] += count
         for n in range(1, max_order + 1):
             self.totals[n - 1] += max(0, len(hypothesis) - n + 1)
@@ -163,7 +163,7 @@ class BLEUScore:
         )
 
 
-def _brevity_penalty(hyp_len: int, ref_len: int) -> float:
+def brevity_penalty(hyp_len: int, ref_len: int) -> float:
     """``exp(1 - r / c)`` for a corpus shorter than its references, else 1."""
     if hyp_len >= ref_len:
         return 1.0
@@ -182,7 +182,7 @@ def _score(
     ``effective_order``, which averages over the orders that exist (for short sentences).
     """
     max_order = len(counts.matches)
-    penalty = _brevity_penalty(counts.hyp_len, counts.ref_len)
+    penalty = brevity_penalty(counts.hyp_len, counts.ref_len)
     if not any(counts.matches):
         return BLEUScore(0.0, (0.0,) * max_order, penalty, counts.hyp_len, counts.ref_len)
     precisions: list[float] = []
@@ -395,4 +395,11 @@ def sentence_bleu(
     )
 
 
-__all__ = ["BLEUScore", "corpus_bleu", "sentence_bleu", "tokenize_13a"]
+__all__ = [
+    "BLEUScore",
+    "brevity_penalty",
+    "corpus_bleu",
+    "ngram_counts",
+    "sentence_bleu",
+    "tokenize_13a",
+]

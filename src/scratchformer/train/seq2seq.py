@@ -8,7 +8,9 @@
 * gradient clipping to a maximum global norm;
 * a progress bar with the loss and tokens/s, and the validation loss (plain
   cross-entropy, no smoothing) after every epoch;
-* a checkpoint every ``checkpoint_every`` steps and after every epoch, written atomically.
+* a checkpoint every ``checkpoint_every`` steps and after every epoch, written atomically,
+  and a copy of the weights of the epoch with the lowest validation loss
+  (:func:`restore_best_weights` loads them: early stopping without stopping).
   Given an existing checkpoint, :func:`train_seq2seq` resumes from it *exactly*: model,
   optimiser, position in the epoch, history and the random state of dropout are
   restored, so an interrupted and resumed run ends with the same weights as one that
@@ -149,10 +151,11 @@ def evaluate_loss(
         raise ValueError("evaluate_loss needs at least one pair.")
     was_training = model.training
     model.eval()
+    device = next(model.parameters()).device
     total, count = 0.0, 0
     try:
         for indices in length_buckets(_pair_lengths(pairs), max_tokens):
-            batch = collate_pairs([pairs[i] for i in indices], pad_id)
+            batch = collate_pairs([pairs[i] for i in indices], pad_id).to(device)
             logits = model(batch.src, batch.tgt_in)
             total += float(cross_entropy(logits, batch.tgt_out, pad_id, reduction="sum"))
             count += int((batch.tgt_out != pad_id).sum())
@@ -183,7 +186,8 @@ def train_seq2seq(
         train_pairs, val_pairs: ``(source ids, target ids)`` with targets ``BOS ... EOS``.
         config: the :class:`Seq2SeqTrainConfig`.
         checkpoint: file to save the training state to (and resume from when it
-            exists); ``None``: no checkpoints.
+            exists), next to the best epoch's weights (:func:`best_weights_path`);
+            ``None``: no checkpoints.
         on_epoch: called as ``on_epoch(epoch, history)`` after each epoch.
 
     Returns:
@@ -200,6 +204,7 @@ def train_seq2seq(
         model, lr=0.0, weight_decay=config.weight_decay, betas=config.betas, eps=config.eps
     )
     lengths = _pair_lengths(train_pairs)
+    device = next(model.parameters()).device  # batches go where the model is (CPU or GPU)
     state = {"epoch": 0, "batch": 0, "history": Seq2SeqHistory()}
     if checkpoint is not None and Path(checkpoint).is_file():
         state = _resume(Path(checkpoint), model, optimizer, config)
@@ -216,6 +221,7 @@ def train_seq2seq(
                     "batch": batch,
                     "history": dataclasses.asdict(history),
                     "rng": torch.get_rng_state(),
+                    "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
                 },
                 checkpoint,
             )
@@ -236,7 +242,7 @@ def train_seq2seq(
         )
         for position, indices in enumerate(bar, start=first):
             started = time.perf_counter()
-            batch = collate_pairs([train_pairs[i] for i in indices], pad_id)
+            batch = collate_pairs([train_pairs[i] for i in indices], pad_id).to(device)
             lr = noam_learning_rate(history.steps + 1, d_model, config.warmup_steps, config.lr_scale)
             for group in optimizer.param_groups:
                 group["lr"] = lr
@@ -250,7 +256,9 @@ def train_seq2seq(
             history.step_lr.append(lr)
             history.tokens += batch.n_tokens
             history.seconds += time.perf_counter() - started
-            bar.set_postfix(loss=f"{history.step_loss[-1]:.3f}", tok_s=f"{history.tokens_per_second:,.0f}")
+            bar.set_postfix(
+                loss=f"{history.step_loss[-1]:.3f}", tok_s=f"{history.tokens_per_second:,.0f}", refresh=False
+            )
             out_of_time = config.max_seconds is not None and history.seconds >= config.max_seconds
             if out_of_time or history.steps % config.checkpoint_every == 0:
                 save(epoch, position + 1)
@@ -260,6 +268,11 @@ def train_seq2seq(
         history.epoch_steps.append(history.steps)
         history.train_loss.append(sum(history.step_loss[epoch_start:]) / max(history.steps - epoch_start, 1))
         history.val_loss.append(evaluate_loss(model, val_pairs, pad_id, config.max_tokens))
+        if checkpoint is not None and history.val_loss[-1] <= min(history.val_loss):
+            save_atomically(
+                {"model": model.state_dict(), "epoch": epoch + 1, "val_loss": history.val_loss[-1]},
+                best_weights_path(checkpoint),
+            )
         if not out_of_time:
             save(epoch + 1, 0)
         if on_epoch is not None:
@@ -268,6 +281,24 @@ def train_seq2seq(
             break
     model.eval()
     return history
+
+
+def best_weights_path(checkpoint: str | Path) -> Path:
+    """Where :func:`train_seq2seq` keeps the weights of its best epoch: ``<name>.best.pt``."""
+    checkpoint = Path(checkpoint)
+    return checkpoint.with_name(f"{checkpoint.stem}.best{checkpoint.suffix}")
+
+
+def restore_best_weights(model: nn.Module, checkpoint: str | Path) -> dict[str, Any]:
+    """Load the weights of the epoch with the lowest validation loss into ``model``.
+
+    A model trained a little too long has begun to overfit: its last weights are not
+    its best. Returns ``{"epoch": ..., "val_loss": ...}`` of the restored epoch.
+    """
+    path = best_weights_path(checkpoint)
+    saved = read_checkpoint(path)
+    load_checkpoint(model, saved["model"], source=f"best weights {path}")
+    return {"epoch": saved["epoch"], "val_loss": saved["val_loss"]}
 
 
 def _pair_lengths(pairs: Sequence[TokenPair]) -> list[int]:
@@ -294,6 +325,8 @@ def _resume(
     load_checkpoint(model, saved["model"], source=f"checkpoint {path}")
     optimizer.load_state_dict(saved["optimizer"])
     torch.set_rng_state(saved["rng"])
+    if saved["cuda_rng"] and torch.cuda.is_available():  # dropout on a GPU draws from these
+        torch.cuda.set_rng_state_all(saved["cuda_rng"])
     return {"epoch": saved["epoch"], "batch": saved["batch"], "history": Seq2SeqHistory(**saved["history"])}
 
 
@@ -305,7 +338,9 @@ __all__ = [
     "EpochCallback",
     "Seq2SeqHistory",
     "Seq2SeqTrainConfig",
+    "best_weights_path",
     "evaluate_loss",
+    "restore_best_weights",
     "train_seq2seq",
     "translation_loss",
 ]
