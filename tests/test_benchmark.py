@@ -5,11 +5,13 @@ import torch
 
 from scratchformer.attention import AttentionConfig, MultiHeadAttention
 from scratchformer.benchmark import (
+    bench_parser,
     best_time_ms,
     compare_attention_speed,
     format_speed_table,
     forward_backward,
     paired_timings,
+    parse_bench_args,
     torch_twin,
     training_step,
 )
@@ -60,3 +62,19 @@ def test_training_step_needs_a_batch():
     w = torch.nn.Parameter(torch.zeros(()))
     with pytest.raises(ValueError, match="at least one batch"):
         training_step(lambda b: w * b, [], torch.optim.SGD([w], lr=1.0))
+
+
+def test_bench_arguments_apply_threads():
+    before = torch.get_num_threads()
+    try:
+        args = parse_bench_args(bench_parser("a bench"), ["--quick", "--threads", "1"])
+        assert args.quick and torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before)
+    assert not parse_bench_args(bench_parser("a bench"), []).quick
+
+
+def test_bench_arguments_reject_zero_threads(capsys):
+    with pytest.raises(SystemExit):
+        parse_bench_args(bench_parser("a bench"), ["--threads", "0"])
+    assert "--threads must be >= 1" in capsys.readouterr().err

@@ -7,6 +7,7 @@ sides of a pair alike instead of biasing one of them.
 
 from __future__ import annotations
 
+import argparse
 import itertools
 import statistics
 import time
@@ -22,6 +23,34 @@ from scratchformer.attention import AttentionConfig, MultiHeadAttention
 
 Step = Callable[[], None]
 Batch = TypeVar("Batch")
+
+
+def bench_parser(description: str, quick_help: str = "fewer repeats") -> argparse.ArgumentParser:
+    """The command line every ``bench/`` script takes: ``--quick`` and ``--threads N``.
+
+    A script with more options adds them to the returned parser, then calls
+    :func:`parse_bench_args`.
+    """
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--quick", action="store_true", help=quick_help)
+    parser.add_argument(
+        "--threads", type=int, default=None, help="torch threads (default: torch's)"
+    )
+    return parser
+
+
+def parse_bench_args(
+    parser: argparse.ArgumentParser, argv: Sequence[str] | None = None
+) -> argparse.Namespace:
+    """Parse ``argv`` (default: the command line) and apply ``--threads`` to torch."""
+    args = parser.parse_args(argv)
+    if args.threads is not None:
+        if args.threads < 1:
+            parser.error(
+                f"--threads must be >= 1, got {args.threads}; leave it out for torch's default."
+            )
+        torch.set_num_threads(args.threads)
+    return args
 
 
 def forward_backward(module: nn.Module, x: torch.Tensor, need_weights: bool = False) -> Step:

@@ -202,7 +202,10 @@ def cross_entropy(
         )
     keep = targets != ignore_index
     safe_targets = torch.where(keep, targets, torch.zeros_like(targets)).long()
-    log_probs = log_softmax(logits, dim=-1)
+    # torch's fused kernel (equal to our log_softmax above, which the tests check): one pass
+    # over the (tokens, vocab) logits instead of four temporaries of that size, which made a
+    # translator's training step 10% slower.
+    log_probs = torch.log_softmax(logits, dim=-1)
     nll = -log_probs.gather(-1, safe_targets.unsqueeze(-1)).squeeze(-1)
     if label_smoothing:
         nll = (1 - label_smoothing) * nll - label_smoothing * log_probs.mean(dim=-1)
