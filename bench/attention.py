@@ -12,20 +12,18 @@ both alike. Prints the median time of each and the median of the paired ratios
 
 from __future__ import annotations
 
-import argparse
-
 import torch
 
-from scratchformer.benchmark import compare_attention_speed, format_speed_table
+from scratchformer.benchmark import (
+    bench_parser,
+    compare_attention_speed,
+    format_speed_table,
+    parse_bench_args,
+)
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="fewer lengths and repeats")
-    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
-    args = parser.parse_args()
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    args = parse_bench_args(bench_parser(__doc__.splitlines()[0], "fewer lengths and repeats"))
     lengths = [64, 256] if args.quick else [64, 128, 256, 512, 1024]
     warmup, repeats = (2, 10) if args.quick else (5, 40)
     print(

@@ -22,14 +22,13 @@ hits both sides alike; the ratios are medians of the paired ratios.
 
 from __future__ import annotations
 
-import argparse
 from functools import partial
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from scratchformer.benchmark import compare, language_model_step
+from scratchformer.benchmark import bench_parser, compare, language_model_step, parse_bench_args
 from scratchformer.generate import GenerationConfig, generate
 from scratchformer.models import GPT2, GPT2Config
 
@@ -159,14 +158,7 @@ def bench_generation(ours: GPT2, repeats: int) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="fewer repeats")
-    parser.add_argument(
-        "--threads", type=int, default=None, help="torch threads (default: torch's)"
-    )
-    args = parser.parse_args()
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    args = parse_bench_args(bench_parser(__doc__.splitlines()[0]))
     torch.manual_seed(0)
     ours = GPT2(CONFIG)
     print(
