@@ -185,6 +185,74 @@ def test_old_checkpoints_with_position_ids_and_tied_copies_load(tmp_path: Path) 
         BertForMaskedLM.from_pretrained(tmp_path)
 
 
+# ------------------------------------------------------------------ a fresh head, and saving
+def test_a_pretrained_encoder_needs_new_head_to_become_a_classifier(tmp_path: Path) -> None:
+    config = TINY_CONFIGS["gelu"]
+    theirs = hf_checkpoint(tmp_path, transformers.BertModel, config)
+    with pytest.raises(CheckpointError, match=r"has no classifier layer.*new_head=True"):
+        BertForSequenceClassification.from_pretrained(tmp_path)
+    with pytest.raises(ValueError, match="pass it with new_head=True"):
+        BertForSequenceClassification.from_pretrained(tmp_path, n_labels=3)
+    torch.manual_seed(0)
+    ours = BertForSequenceClassification.from_pretrained(tmp_path, new_head=True, n_labels=3)
+    torch.manual_seed(0)
+    again = BertForSequenceClassification.from_pretrained(tmp_path, new_head=True, n_labels=3)
+    assert not ours.training and ours.config.n_labels == 3
+    assert torch.equal(ours.classifier.weight, again.classifier.weight)  # seeded: repeatable
+    assert ours.classifier.weight.std() < 0.05 and not ours.classifier.bias.any()  # BERT's init
+    batch = inputs(config)
+    with torch.no_grad():
+        expected = theirs(**batch)
+        out = ours.bert(**batch)
+        torch.testing.assert_close(out.hidden, expected.last_hidden_state, **TOL)
+        torch.testing.assert_close(out.pooled, expected.pooler_output, **TOL)
+
+
+def test_new_head_on_a_classifier_sets_its_old_head_aside(tmp_path: Path) -> None:
+    config = TINY_CONFIGS["gelu"]
+    theirs = hf_checkpoint(
+        tmp_path, transformers.BertForSequenceClassification, config, num_labels=2
+    )
+    ours = BertForSequenceClassification.from_pretrained(tmp_path, new_head=True, n_labels=4)
+    assert ours.classifier.weight.shape == (4, 32)
+    batch = inputs(config)
+    with torch.no_grad():
+        pooled = theirs.bert(**batch).pooler_output
+        torch.testing.assert_close(ours.bert(**batch).pooled, pooled, **TOL)
+
+
+@pytest.mark.parametrize(
+    ("hf_class", "our_class"),
+    [
+        (transformers.BertModel, BertModel),
+        (transformers.BertForMaskedLM, BertForMaskedLM),
+        (transformers.BertForSequenceClassification, BertForSequenceClassification),
+    ],
+)
+def test_save_pretrained_is_read_back_by_us_and_by_transformers(
+    tmp_path: Path, hf_class: type, our_class: type
+) -> None:
+    config = BertConfig.from_hf(TINY_CONFIGS["relu-eps1e-5"] | {"num_labels": 3})
+    torch.manual_seed(0)
+    ours = our_class(config).eval()
+    with torch.no_grad():
+        for p in ours.parameters():
+            p.add_(torch.randn_like(p) * 0.1)  # LayerNorms and biases too
+    ours.save_pretrained(tmp_path / "saved")
+    assert BertConfig.from_json(tmp_path / "saved" / "config.json") == config
+    again = our_class.from_pretrained(tmp_path / "saved")
+    assert all(torch.equal(a, b) for a, b in zip(ours.state_dict().values(), again.state_dict().values()))
+    theirs = hf_class.from_pretrained(tmp_path / "saved").eval()
+    batch = inputs(TINY_CONFIGS["relu-eps1e-5"])
+    with torch.no_grad():
+        got, expected = ours(**batch), theirs(**batch)
+    if our_class is BertModel:
+        got, expected = got.hidden, expected.last_hidden_state
+    else:
+        expected = expected.logits
+    torch.testing.assert_close(got, expected, **TOL)
+
+
 # ------------------------------------------------------------------ strict loading
 def test_wrong_model_class_lists_the_names(tmp_path: Path) -> None:
     hf_checkpoint(tmp_path, transformers.BertModel, TINY_CONFIGS["gelu"])
@@ -337,8 +405,8 @@ def minilm_dir() -> Path:
 
 @pytest.fixture(scope="module")
 def sentences() -> list[str]:
-    """360 real texts: text messages, Shakespeare speeches (some beyond MAX_LEN tokens),
-    German sentences with their English translations."""
+    """About 350 real texts: text messages, Shakespeare speeches (some beyond MAX_LEN
+    tokens), German sentences with their English translations."""
     pairs = data.load_de_en()["train"]
     return (
         data.load_sms_spam()["text"][::40][:120]
@@ -377,10 +445,10 @@ def test_minilm_sentence_embeddings_match_transformers(
 ) -> None:
     encoder = SentenceEncoder.from_pretrained(minilm_dir, SentenceEncoderConfig(max_len=MAX_LEN))
     ours = encoder.encode(sentences)
-    assert ours.shape == (360, 384)
+    assert ours.shape == (len(sentences), 384) and len(sentences) > 300
     assert max(len(encoder.tokenizer.tokenize(s)) for s in sentences) > MAX_LEN  # truncation ran
     torch.testing.assert_close(ours, reference_embeddings(minilm_dir, sentences), **TOL)
-    torch.testing.assert_close(ours.norm(dim=1), torch.ones(360))
+    torch.testing.assert_close(ours.norm(dim=1), torch.ones(len(sentences)))
 
 
 def test_sentence_encoder_behaviour(minilm_dir: Path) -> None:

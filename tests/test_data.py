@@ -1,5 +1,6 @@
 """scratchformer.data: parsers on hand-written input, cache behaviour, the real corpora."""
 
+import datasets
 import pytest
 
 from scratchformer import data
@@ -130,6 +131,28 @@ def test_sms_spam():
     sms = data.load_sms_spam()
     assert len(sms) == 4862 and sum(sms["label"]) == 642
     assert sms.features["label"].names == ["ham", "spam"]
+
+
+def test_sms_spam_hub_offline_is_a_clear_error():
+    with pytest.raises(HubUnreachableError, match=r"ucirvine/sms_spam.*load_sms_spam\('offline'\)"):
+        data.load_sms_spam("hub")
+    with pytest.raises(ValueError, match=r"choose one of \('offline', 'hub'\)"):
+        data.load_sms_spam("kaggle")
+
+
+def test_sms_spam_hub_gets_the_offline_schema(monkeypatch):
+    """The Hub's layout (column ``sms``, texts ending in a newline, its own ClassLabel) is
+    turned into the offline one; labels are mapped by name."""
+    hub_features = datasets.Features(
+        {"sms": datasets.Value("string"), "label": datasets.ClassLabel(names=["spam", "ham"])}
+    )
+    hub = datasets.Dataset.from_dict(
+        {"sms": ["Free prize!\n", "See you later\n"], "label": [0, 1]}, features=hub_features
+    )
+    monkeypatch.setattr(datasets, "load_dataset", lambda name: datasets.DatasetDict(train=hub))
+    sms = data.load_sms_spam("hub")
+    assert sms.features == data.load_sms_spam().features
+    assert sms["text"] == ["Free prize!", "See you later"] and sms["label"] == [1, 0]
 
 
 def test_de_en_has_fixed_disjoint_splits():

@@ -1,11 +1,13 @@
-"""The embedding service end to end on loopback: a tiny random BERT saved in the Hugging Face
-layout, a tiny classifier, real HTTP requests. Also the batching rule, the batcher, the
-classifier head, the client's errors, the load generator and the command line."""
+"""The service end to end on loopback: a tiny random BERT classifier saved as a classifier
+folder, real HTTP requests. Also the batching rule, the batcher, the client's errors, the load
+generator and the command line."""
 
 from __future__ import annotations
 
 import json
 import socket
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -13,113 +15,42 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from safetensors.torch import save_file
 
-from scratchformer.models.bert import (
-    HF_CONFIG_KEYS,
-    BertConfig,
-    BertModel,
-    SentenceEncoder,
-    hf_rules,
-)
+from scratchformer.classify import TextClassifier
+from scratchformer.models.bert import BertModel
 from scratchformer.serve import (
     BatcherClosedError,
     BatchingConfig,
     Client,
     DynamicBatcher,
-    EmbeddingClassifier,
     EmbeddingServer,
-    FitConfig,
     LoadConfig,
     ServiceConfig,
     ServiceError,
     ServiceProcess,
-    fit_classifier,
     group_into_batches,
     percentile,
     run_load,
 )
-
-WORDS = [
-    "the",
-    "a",
-    "spam",
-    "ham",
-    "free",
-    "win",
-    "prize",
-    "call",
-    "me",
-    "now",
-    "later",
-    "home",
-    "tonight",
-    "cash",
-    "claim",
-    "text",
-    "you",
-    "i",
-    "will",
-]
-VOCAB = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *WORDS, "##s", "##ing", "!", "?", "."]
-TEXTS = [
-    "free cash prize now!",
-    "i will call you later",
-    "win a prize, text claim now",
-    "home tonight?",
-    "the spam will win",
-    "call me",
-    "you will text me later tonight.",
-    "unknown words here",
-]
-
-
-def save_tiny_bert(directory: Path, seed: int = 0) -> Path:
-    """A random BertModel written as Hugging Face writes one (config.json with their keys,
-    model.safetensors with their tensor names), plus vocab.txt and the sentence settings."""
-    torch.manual_seed(seed)
-    config = BertConfig(
-        vocab_size=len(VOCAB), d_model=16, n_layers=2, n_heads=2, d_ff=32, max_len=40
-    )
-    model = BertModel(config)
-    state = model.state_dict()
-    tensors = {}
-    for rule in hf_rules(model):
-        for name, part in zip(rule.theirs, state[rule.ours].chunk(len(rule.theirs))):
-            tensors[name] = part.clone().contiguous()
-    directory.mkdir(parents=True, exist_ok=True)
-    save_file(tensors, directory / "model.safetensors")
-    hf_config = {theirs: getattr(config, ours) for theirs, ours in HF_CONFIG_KEYS.items()}
-    (directory / "config.json").write_text(json.dumps(hf_config), encoding="utf-8")
-    (directory / "vocab.txt").write_text("\n".join(VOCAB) + "\n", encoding="utf-8")
-    (directory / "sentence_bert_config.json").write_text('{"max_seq_length": 24}', encoding="utf-8")
-    return directory
+from tiny_bert import TEXTS, save_tiny_classifier
 
 
 @pytest.fixture(scope="module")
 def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return save_tiny_bert(tmp_path_factory.mktemp("tiny-bert"))
+    return save_tiny_classifier(tmp_path_factory.mktemp("models") / "tiny-spam")
 
 
 @pytest.fixture(scope="module")
-def encoder(model_dir: Path) -> SentenceEncoder:
-    return SentenceEncoder.from_pretrained(model_dir)
+def model(model_dir: Path) -> TextClassifier:
+    return TextClassifier.load(model_dir)
 
 
 @pytest.fixture(scope="module")
-def classifier(encoder: SentenceEncoder, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A classifier folder: spam-ish texts (even indices of TEXTS) vs the rest."""
-    targets = torch.tensor([0, 1, 0, 1, 0, 1, 1, 1])
-    head = fit_classifier(encoder.encode(TEXTS), targets, ["spam", "ham"], FitConfig(steps=50))
-    return head.save(tmp_path_factory.mktemp("classifier"))
-
-
-@pytest.fixture(scope="module")
-def server(model_dir: Path, classifier: Path):
+def server(model_dir: Path):
     config = ServiceConfig(
         port=0, max_texts_per_request=5, max_chars_per_text=50, max_batch_size=16, max_wait_ms=20
     )
-    with EmbeddingServer.from_pretrained(model_dir, config, classifier).start() as running:
+    with EmbeddingServer.from_pretrained(model_dir, config).start() as running:
         yield running
 
 
@@ -228,21 +159,20 @@ def test_batcher_close_fails_requests_it_cannot_finish() -> None:
 
 # ------------------------------------------------------------------ the endpoints
 def test_encode_answers_normalised_embeddings_equal_to_in_process(
-    client: Client, encoder: SentenceEncoder, server: EmbeddingServer
+    client: Client, model: TextClassifier, server: EmbeddingServer
 ) -> None:
     answer = client.post("/encode", {"texts": TEXTS[:3]})
-    assert answer["model"] == server.model_name and answer["dim"] == 16
+    assert answer["model"] == server.model_name == "tiny-spam" and answer["dim"] == 16
     embeddings = torch.tensor(answer["embeddings"])
-    torch.testing.assert_close(embeddings, encoder.encode(TEXTS[:3]), atol=1e-5, rtol=0)
+    torch.testing.assert_close(embeddings, model.encode(TEXTS[:3]), atol=1e-5, rtol=0)
     torch.testing.assert_close(embeddings.norm(dim=-1), torch.ones(3))
 
 
-def test_classify_answers_labels_and_probabilities(
-    client: Client, encoder: SentenceEncoder, classifier: Path
+def test_classify_answers_the_fine_tuned_heads_probabilities(
+    client: Client, model: TextClassifier
 ) -> None:
     answer = client.classify(TEXTS[:4])
-    head = EmbeddingClassifier.load(classifier)
-    expected = head.predict_proba(encoder.encode(TEXTS[:4]))
+    expected = model.predict_proba(TEXTS[:4])
     probabilities = torch.tensor(answer["probabilities"])
     torch.testing.assert_close(probabilities, expected, atol=1e-5, rtol=0)
     assert answer["classes"] == ["spam", "ham"]
@@ -257,7 +187,7 @@ def test_health_reports_model_and_counters(client: Client) -> None:
     assert after["requests_served"] == before["requests_served"] + 1
     assert after["batches_served"] == before["batches_served"] + 1
     assert after["queue_depth"] == 0 and after["uptime_s"] >= before["uptime_s"]
-    assert after["classifier"] == ["spam", "ham"]
+    assert after["classes"] == ["spam", "ham"]
 
 
 BAD_REQUESTS = [
@@ -295,27 +225,19 @@ def test_oversized_body_is_refused_before_parsing(client: Client, server: Embedd
     assert caught.value.status == 413 and "the limit is" in caught.value.message
 
 
-def test_classify_without_classifier_is_503(encoder: SentenceEncoder) -> None:
-    with (
-        EmbeddingServer(encoder, ServiceConfig(port=0)).start() as bare,
-        pytest.raises(ServiceError) as caught,
-    ):
-        Client(bare.url).classify(["a"])
-    assert caught.value.status == 503 and "--classifier" in caught.value.message
-
-
-def test_classifier_of_another_width_is_refused(encoder: SentenceEncoder) -> None:
-    with pytest.raises(ValueError, match="takes 8-dimensional embeddings"):
-        EmbeddingServer(
-            encoder, ServiceConfig(port=0), classifier=EmbeddingClassifier(8, ["a", "b"])
-        )
+def test_a_folder_without_a_fine_tuned_head_is_refused(
+    model: TextClassifier, tmp_path: Path
+) -> None:
+    BertModel(model.model.config).save_pretrained(tmp_path)
+    with pytest.raises(ValueError, match="no classifier layer"):
+        EmbeddingServer.from_pretrained(tmp_path, ServiceConfig(port=0))
 
 
 # ------------------------------------------------------------------ concurrency and load
 def test_concurrent_clients_get_their_own_answers_and_are_batched(
-    server: EmbeddingServer, encoder: SentenceEncoder
+    server: EmbeddingServer, model: TextClassifier
 ) -> None:
-    expected = encoder.encode(TEXTS)
+    expected = model.encode(TEXTS)
     before = server.batcher.stats()
     failures: list[str] = []
 
@@ -347,9 +269,9 @@ def test_load_of_200_requests_from_16_threads_drops_nothing(server: EmbeddingSer
     assert result.throughput > 0 and result.latency_ms(95) >= result.latency_ms(50)
 
 
-def test_shutdown_leaves_no_thread_running(encoder: SentenceEncoder) -> None:
+def test_shutdown_leaves_no_thread_running(model: TextClassifier) -> None:
     before = set(threading.enumerate())
-    server = EmbeddingServer(encoder, ServiceConfig(port=0)).start()
+    server = EmbeddingServer(model, ServiceConfig(port=0)).start()
     run_load(server.url, TEXTS, LoadConfig(n_clients=4, requests_per_client=3))
     server.shutdown()
     server.shutdown()  # a second call is harmless
@@ -406,33 +328,30 @@ def test_percentile_matches_numpy() -> None:
         percentile([1.0], 101)
 
 
-def test_classifier_learns_saves_and_loads(tmp_path: Path) -> None:
-    generator = torch.Generator().manual_seed(0)
-    centres = torch.randn(3, 6, generator=generator) * 3
-    targets = torch.arange(60) % 3
-    points = centres[targets] + 0.3 * torch.randn(60, 6, generator=generator)
-    head = fit_classifier(points, targets, ["a", "b", "c"])
-    assert (head.predict_proba(points).argmax(-1) == targets).float().mean() == 1.0
-    loaded = EmbeddingClassifier.load(head.save(tmp_path / "head"))
-    assert loaded.labels == ["a", "b", "c"]
-    torch.testing.assert_close(loaded.predict_proba(points), head.predict_proba(points))
-    with pytest.raises(FileNotFoundError, match="EmbeddingClassifier.save"):
-        EmbeddingClassifier.load(tmp_path)
-    with pytest.raises(ValueError, match="at least two distinct"):
-        EmbeddingClassifier(4, ["same", "same"])
-    with pytest.raises(ValueError, match="class indices"):
-        fit_classifier(points, targets + 1, ["a", "b", "c"])
-
-
 # ------------------------------------------------------------------ the command line
-def test_cli_starts_answers_health_and_stops_on_sigterm(model_dir: Path, classifier: Path) -> None:
-    service = ServiceProcess(model_dir, ["--classifier", str(classifier), "--no-batching"])
+def test_cli_starts_answers_health_and_stops_on_sigterm(
+    model_dir: Path, model: TextClassifier
+) -> None:
+    service = ServiceProcess(model_dir, ["--no-batching"])
     try:
         service.start()
         health = service.client.health()
         assert health["status"] == "ok" and health["model"] == model_dir.name
-        assert health["batching"] is False and health["classifier"] == ["spam", "ham"]
-        assert service.client.classify(["free cash"])["labels"][0] in ("spam", "ham")
+        assert health["batching"] is False and health["classes"] == ["spam", "ham"]
+        answer = service.client.classify(["free cash"])
+        torch.testing.assert_close(
+            torch.tensor(answer["probabilities"]), model.predict_proba(["free cash"]),
+            atol=1e-5, rtol=0,
+        )  # fmt: skip
     finally:
         code = service.stop()
     assert code == 0  # SIGTERM led to a clean shutdown, not a kill
+
+
+def test_cli_without_a_model_says_how_to_make_one(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "scratchformer.serve", "--model", str(tmp_path / "none")],
+        check=False, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 2
+    assert "no fine-tuned classifier here" in done.stderr and "chapter 8" in done.stderr

@@ -93,6 +93,18 @@ class TensorRule:
             tensors = [t.t() for t in tensors]
         return tensors[0] if len(tensors) == 1 else torch.cat(tensors, dim=0)
 
+    def split(self, tensor: torch.Tensor) -> dict[str, torch.Tensor]:
+        """The inverse of :meth:`build`: checkpoint name -> tensor, cut from our ``tensor``.
+
+        Each part is a fresh contiguous copy (a safetensors file may not hold two
+        tensors that share memory).
+        """
+        parts = tensor.detach().chunk(len(self.theirs), dim=0)
+        return {
+            name: (part.t() if self.transpose else part).contiguous().clone()
+            for name, part in zip(self.theirs, parts)
+        }
+
 
 def expand_layers(rules: Iterable[TensorRule], n_layers: int) -> list[TensorRule]:
     """Rules with an ``{i}`` in them repeated for layers ``0 .. n_layers - 1``; others kept once."""
@@ -241,6 +253,16 @@ def load_checkpoint(
     module.load_state_dict(state, strict=True)
 
 
+def export_checkpoint(module: nn.Module, rules: Sequence[TensorRule]) -> dict[str, torch.Tensor]:
+    """``module``'s tensors under the checkpoint's names: the inverse of :func:`load_checkpoint`.
+
+    Every rule's checkpoint tensors are cut from our tensor (see :meth:`TensorRule.split`);
+    loading the result with the same rules gives the module's tensors back exactly.
+    """
+    state = module.state_dict()
+    return {name: t for rule in rules for name, t in rule.split(state[rule.ours]).items()}
+
+
 def load_safetensors(
     module: nn.Module,
     path: str | Path,
@@ -257,6 +279,7 @@ __all__ = [
     "TensorRule",
     "convert_checkpoint",
     "expand_layers",
+    "export_checkpoint",
     "load_checkpoint",
     "load_safetensors",
     "read_safetensors",

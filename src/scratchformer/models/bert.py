@@ -14,7 +14,10 @@
 
 ``from_pretrained`` loads Hugging Face-format checkpoints (``config.json`` and
 ``model.safetensors``) through :data:`HF_NAMES`, the one table that maps their parameter
-names to ours, strictly (see :mod:`scratchformer.checkpoints`).
+names to ours, strictly (see :mod:`scratchformer.checkpoints`); ``save_pretrained`` writes
+them, so ``transformers`` reads our models too. A classifier to fine-tune starts from a
+pretrained encoder with ``BertForSequenceClassification.from_pretrained(dir,
+new_head=True)``: without ``new_head`` a missing head is an error, as any missing tensor is.
 
 Masks follow Hugging Face's BERT inputs: ``attention_mask`` is ``True`` (or ``1``) at
 real tokens and ``False`` (``0``) at padding, as :meth:`WordPiece.encode_batch` returns it.
@@ -27,20 +30,23 @@ published BERTs). Evaluation mode has no dropout at all.
 
 from __future__ import annotations
 
+import dataclasses
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple, TypeVar
 
 import torch
 import torch.nn.functional as F
+from safetensors.torch import save_file
 from torch import nn
 
 from scratchformer.checkpoints import (
     CheckpointError,
     TensorRule,
     expand_layers,
+    export_checkpoint,
     load_checkpoint,
     read_safetensors,
 )
@@ -53,10 +59,11 @@ from scratchformer.layers import (
     TransformerConfig,
 )
 from scratchformer.positional import LearnedPositionalEmbedding
-from scratchformer.tokenizers.wordpiece import VOCAB_FILE, WordPiece, WordPieceConfig
+from scratchformer.tokenizers.wordpiece import VOCAB_FILE, Encoding, WordPiece, WordPieceConfig
 
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
+TOKENIZER_CONFIG_FILE = "tokenizer_config.json"
 
 # Hugging Face config.json key -> BertConfig field.
 HF_CONFIG_KEYS: dict[str, str] = {
@@ -188,6 +195,18 @@ class BertConfig:
         except ValueError as error:
             raise ValueError(f"{source}: {error}") from None
 
+    def to_hf(self) -> dict[str, Any]:
+        """This config as a Hugging Face BERT ``config.json`` dict (:meth:`from_hf` reads it back).
+
+        ``attention_probs_dropout_prob`` is written equal to ``dropout``, the one rate our
+        model uses for both.
+        """
+        hf: dict[str, Any] = {key: getattr(self, field) for key, field in HF_CONFIG_KEYS.items()}
+        hf.update(
+            model_type="bert", num_labels=self.n_labels, attention_probs_dropout_prob=self.dropout
+        )
+        return hf
+
     @classmethod
     def from_json(cls, path: str | Path) -> BertConfig:
         """Read a Hugging Face ``config.json`` file (see :meth:`from_hf`)."""
@@ -303,9 +322,25 @@ class _Pretrained(nn.Module):
         directory = Path(directory)
         model = cls(BertConfig.from_json(directory / CONFIG_FILE), **options)
         path = directory / WEIGHTS_FILE
-        checkpoint = _drop_tied_copies(read_safetensors(path), str(path))
-        load_checkpoint(model, checkpoint, hf_rules(model), optional=HF_OPTIONAL, source=str(path))
+        _load_hf(model, _read_hf(path), path)
         return model.eval()
+
+    def save_pretrained(
+        self, directory: str | Path, extra_config: Mapping[str, Any] | None = None
+    ) -> Path:
+        """Write ``config.json`` and ``model.safetensors`` in Hugging Face's format.
+
+        Tensor names follow :data:`HF_NAMES`, so ``from_pretrained`` here and in
+        ``transformers`` (the class of the same name) read the folder back.
+        ``extra_config`` adds keys to ``config.json`` (e.g. ``id2label``). The folder is
+        created if needed; returns it.
+        """
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        hf = {**self.config.to_hf(), "architectures": [type(self).__name__], **(extra_config or {})}
+        (directory / CONFIG_FILE).write_text(json.dumps(hf, indent=2), encoding="utf-8")
+        save_file(export_checkpoint(self, hf_rules(self)), directory / WEIGHTS_FILE)
+        return directory
 
 
 class BertModel(_Pretrained):
@@ -474,6 +509,65 @@ class BertForSequenceClassification(_Pretrained):
         pooled = self.bert(input_ids, attention_mask, token_type_ids).pooled
         return self.classifier(self.dropout(pooled))
 
+    @classmethod
+    def from_pretrained(
+        cls,
+        directory: str | Path,
+        *,
+        new_head: bool = False,
+        n_labels: int | None = None,
+    ) -> BertForSequenceClassification:
+        """Load a classifier, or a pretrained encoder under a freshly initialised head.
+
+        Args:
+            directory: a Hugging Face BERT folder (``config.json``, ``model.safetensors``).
+            new_head: ``False`` (the default) loads a *trained* classifier: the file must
+                hold the ``classifier`` layer, strictly like every other tensor.
+                ``True`` loads the encoder and pooler only (from a ``BertModel`` file such
+                as MiniLM's, or from a classifier's file, whose head is then set aside) and
+                starts a new ``classifier`` from BERT's initialisation, drawn from torch's
+                global generator (seed it first for a reproducible head). This is how
+                fine-tuning begins.
+            n_labels: classes of the new head (``new_head=True`` only; default: the
+                config's).
+
+        Raises:
+            CheckpointError: without ``new_head``, for a file that has no classifier (the
+                message says to pass ``new_head=True``); otherwise as
+                :meth:`BertModel.from_pretrained`.
+            ValueError: for ``n_labels`` without ``new_head``.
+        """
+        directory = Path(directory)
+        config = BertConfig.from_json(directory / CONFIG_FILE)
+        path = directory / WEIGHTS_FILE
+        checkpoint = _read_hf(path)
+        if not new_head:
+            if n_labels is not None:
+                raise ValueError(
+                    "n_labels sets the size of a new head: pass it with new_head=True. A "
+                    "trained classifier keeps its own classes (config.json's id2label)."
+                )
+            if "classifier.weight" not in checkpoint:
+                raise CheckpointError(
+                    f"{path} has no classifier layer (classifier.weight): it holds a pretrained "
+                    "encoder, not a trained classifier. To fine-tune it, start a fresh head: "
+                    "BertForSequenceClassification.from_pretrained(directory, new_head=True, "
+                    "n_labels=...)."
+                )
+            model = cls(config)
+            _load_hf(model, checkpoint, path)
+            return model.eval()
+        if n_labels is not None:
+            config = dataclasses.replace(config, n_labels=n_labels)
+        model = cls(config)
+        encoder = {
+            name.removeprefix("bert."): tensor
+            for name, tensor in checkpoint.items()
+            if not name.startswith("classifier.")
+        }
+        _load_hf(model.bert, encoder, path)
+        return model.eval()
+
 
 # --------------------------------------------------------------------------- checkpoints
 def _weight_and_bias(ours: str, theirs: str) -> tuple[TensorRule, TensorRule]:
@@ -545,6 +639,16 @@ def hf_rules(model: nn.Module) -> list[TensorRule]:
             if candidate.ours in names:
                 rules.append(candidate)
     return rules
+
+
+def _read_hf(path: Path) -> dict[str, torch.Tensor]:
+    """The tensors of a Hugging Face ``model.safetensors``, tied copies checked and dropped."""
+    return _drop_tied_copies(read_safetensors(path), str(path))
+
+
+def _load_hf(model: nn.Module, checkpoint: Mapping[str, torch.Tensor], path: Path) -> None:
+    """Load Hugging Face-named tensors into one of this module's models, strictly."""
+    load_checkpoint(model, checkpoint, hf_rules(model), optional=HF_OPTIONAL, source=str(path))
 
 
 def _drop_tied_copies(checkpoint: dict[str, torch.Tensor], source: str) -> dict[str, torch.Tensor]:
@@ -652,27 +756,17 @@ class SentenceEncoder:
             ValueError: if ``1_Pooling/config.json`` asks for another pooling than the mean.
         """
         directory = Path(directory)
-        pooling = _optional_json(directory / "1_Pooling" / "config.json")
+        pooling = optional_json(directory / "1_Pooling" / "config.json")
         if pooling and not pooling.get("pooling_mode_mean_tokens", False):
             raise ValueError(
                 f"{directory / '1_Pooling' / 'config.json'}: this model pools other than by "
                 "the mean of its tokens, which SentenceEncoder does not implement"
             )
-        casing = _optional_json(directory / "tokenizer_config.json")
-        tokenizer = WordPiece.from_file(
-            directory / VOCAB_FILE,
-            WordPieceConfig(
-                lowercase=casing.get("do_lower_case", True),
-                strip_accents=casing.get("strip_accents"),
-                split_cjk=casing.get("tokenize_chinese_chars", True),
-            ),
-        )
         if config is None:
-            settings = _optional_json(directory / "sentence_bert_config.json")
+            settings = optional_json(directory / "sentence_bert_config.json")
             config = SentenceEncoderConfig(max_len=settings.get("max_seq_length", 256))
-        return cls(BertModel.from_pretrained(directory), tokenizer, config)
+        return cls(BertModel.from_pretrained(directory), load_wordpiece(directory), config)
 
-    @torch.inference_mode()
     def encode(self, texts: str | Sequence[str]) -> torch.Tensor:
         """Embeddings ``(n_texts, d_model)`` of unit length (``(d_model,)`` for one string),
         on the model's device.
@@ -681,34 +775,107 @@ class SentenceEncoder:
         was in.
         """
         single = isinstance(texts, str)
-        texts = [texts] if single else list(texts)
+        embeddings = self.map_texts(
+            [texts] if single else texts,
+            lambda output, mask: l2_normalize(mean_pool(output.hidden, mask)),
+            self.model.config.d_model,
+        )
+        return embeddings[0] if single else embeddings
+
+    @torch.inference_mode()
+    def map_texts(
+        self,
+        texts: Sequence[str],
+        head: Callable[[BertOutput, torch.Tensor], torch.Tensor],
+        width: int,
+    ) -> torch.Tensor:
+        """Run the model on ``texts`` in batches of similar length and apply ``head`` to each.
+
+        Args:
+            texts: the texts, cut at ``config.max_len`` tokens.
+            head: ``(BertOutput, attention_mask (batch, seq)) -> (batch, width)``, e.g.
+                mean pooling (what :meth:`encode` does).
+            width: the number of values ``head`` gives per text.
+
+        Returns:
+            ``(n_texts, width)`` in the order of ``texts``, on the model's device. The
+            model runs in evaluation mode and is put back in the mode it was in.
+        """
         encodings = [
             self.tokenizer.encode_plus(text, max_len=self.config.max_len) for text in texts
         ]
-        order = sorted(range(len(texts)), key=lambda i: len(encodings[i].ids))
         device = self.model.embeddings.word.weight.device
-        rows: list[torch.Tensor] = [torch.empty(0)] * len(texts)
+        out = torch.empty(len(encodings), width, device=device)
         was_training = self.model.training
         self.model.eval()
         try:
-            for start in range(0, len(order), self.config.batch_size):
-                chosen = order[start : start + self.config.batch_size]
+            for chosen in batches_by_length(encodings, self.config.batch_size):
                 batch = self.tokenizer.pad([encodings[i] for i in chosen])
                 ids, mask, types = (t.to(device) for t in batch)
-                pooled = l2_normalize(mean_pool(self.model(ids, mask, types).hidden, mask))
-                for row, i in enumerate(chosen):
-                    rows[i] = pooled[row]
+                out[chosen] = head(self.model(ids, mask, types), mask)
         finally:
             self.model.train(was_training)
-        if single:
-            return rows[0]
-        if not rows:
-            return torch.empty(0, self.model.config.d_model, device=device)
-        return torch.stack(rows)
+        return out
 
 
-def _optional_json(path: Path) -> dict[str, Any]:
-    """The JSON object in ``path``, or ``{}`` if there is no such file."""
+def batches_by_length(encodings: Sequence[Encoding], batch_size: int) -> list[list[int]]:
+    """Indices of ``encodings`` sorted by length and cut into batches of ``batch_size``.
+
+    A batch is padded to its longest text; batching texts of similar length wastes little
+    on padding. Returns lists of indices into ``encodings`` (the last batch may be shorter).
+    """
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}.")
+    order = sorted(range(len(encodings)), key=lambda i: len(encodings[i].ids))
+    return [order[start : start + batch_size] for start in range(0, len(order), batch_size)]
+
+
+# tokenizer_config.json key -> WordPieceConfig field (Hugging Face's names).
+_HF_TOKENIZER_KEYS: dict[str, str] = {
+    "do_lower_case": "lowercase",
+    "strip_accents": "strip_accents",
+    "tokenize_chinese_chars": "split_cjk",
+    "unk_token": "unk",
+    "sep_token": "sep",
+    "pad_token": "pad",
+    "cls_token": "cls",
+    "mask_token": "mask",
+}
+
+
+def load_wordpiece(directory: str | Path) -> WordPiece:
+    """The tokeniser of a Hugging Face BERT folder: ``vocab.txt``, with casing and special
+    tokens from ``tokenizer_config.json`` when it has one (uncased BERT's defaults otherwise)."""
+    directory = Path(directory)
+    settings = optional_json(directory / TOKENIZER_CONFIG_FILE)
+    options = {
+        field: settings[key]
+        for key, field in _HF_TOKENIZER_KEYS.items()
+        if isinstance(settings.get(key), (str, bool))
+    }
+    return WordPiece.from_file(directory / VOCAB_FILE, WordPieceConfig(**options))
+
+
+def save_wordpiece(tokenizer: WordPiece, directory: str | Path, max_len: int) -> None:
+    """Write ``vocab.txt`` and ``tokenizer_config.json`` (``max_len`` as
+    ``model_max_length``) so that :func:`load_wordpiece` and ``transformers``'
+    ``BertTokenizer`` read the same tokeniser back."""
+    directory = Path(directory)
+    vocab = [tokenizer.id_to_token(i) for i in range(tokenizer.vocab_size)]
+    (directory / VOCAB_FILE).write_text("\n".join(vocab) + "\n", encoding="utf-8")
+    settings: dict[str, Any] = {
+        key: getattr(tokenizer.config, field) for key, field in _HF_TOKENIZER_KEYS.items()
+    }
+    settings.update(tokenizer_class="BertTokenizer", model_max_length=max_len)
+    (directory / TOKENIZER_CONFIG_FILE).write_text(json.dumps(settings, indent=2), encoding="utf-8")
+
+
+def optional_json(path: Path) -> dict[str, Any]:
+    """The JSON object in ``path``, or ``{}`` if there is no such file.
+
+    Raises:
+        ValueError: naming the file, if it is not a JSON object.
+    """
     return _read_json(path) if path.is_file() else {}
 
 
@@ -728,7 +895,11 @@ __all__ = [
     "MaskedLMHead",
     "SentenceEncoder",
     "SentenceEncoderConfig",
+    "batches_by_length",
     "hf_rules",
     "l2_normalize",
+    "load_wordpiece",
     "mean_pool",
+    "optional_json",
+    "save_wordpiece",
 ]

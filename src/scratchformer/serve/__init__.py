@@ -1,15 +1,17 @@
-"""BERT as a service: sentence embeddings and classification over HTTP, with dynamic batching.
+"""BERT as a service: a fine-tuned classifier and its sentence embeddings over HTTP, with
+dynamic batching.
 
 * :mod:`~scratchformer.serve.batching` — :class:`DynamicBatcher` and the batching rule
   :func:`group_into_batches`;
 * :mod:`~scratchformer.serve.server` — :class:`EmbeddingServer` (``/encode``,
   ``/classify``, ``/health``) and its :class:`ServiceConfig`;
 * :mod:`~scratchformer.serve.client` — :class:`Client` and :class:`ServiceError`;
-* :mod:`~scratchformer.serve.classifier` — the linear head behind ``/classify``;
 * :mod:`~scratchformer.serve.load` — load tests and latency percentiles;
 * :mod:`~scratchformer.serve.process` — the service as a child process.
 
-Run it with ``python -m scratchformer.serve --model DIR [--classifier DIR] --port N``.
+The model is a :class:`~scratchformer.classify.TextClassifier` folder. Run it with
+``python -m scratchformer.serve [--model DIR] --port N`` (default: chapter 8's fine-tuned
+spam classifier in the cache).
 Only the standard library is used for HTTP; it binds to loopback unless told otherwise.
 """
 
@@ -20,7 +22,6 @@ from scratchformer.serve.batching import (
     DynamicBatcher,
     group_into_batches,
 )
-from scratchformer.serve.classifier import EmbeddingClassifier, FitConfig, fit_classifier
 from scratchformer.serve.client import Client, ServiceError
 from scratchformer.serve.load import (
     BatchingRow,
@@ -41,9 +42,7 @@ __all__ = [
     "BatchingRow",
     "Client",
     "DynamicBatcher",
-    "EmbeddingClassifier",
     "EmbeddingServer",
-    "FitConfig",
     "LoadConfig",
     "LoadResult",
     "RequestError",
@@ -51,7 +50,6 @@ __all__ = [
     "ServiceError",
     "ServiceProcess",
     "compare_batching",
-    "fit_classifier",
     "format_batching_table",
     "free_port",
     "group_into_batches",

@@ -1,6 +1,7 @@
-"""``python -m scratchformer.serve --model DIR [--classifier DIR] [--port N] ...``
+"""``python -m scratchformer.serve [--model DIR] [--port N] ...``
 
-Starts the service, prints one line with its URL once it listens, and runs until
+Serves a fine-tuned classifier folder (by default chapter 8's, in the scratchformer
+cache). Starts the service, prints one line with its URL once it listens, and runs until
 SIGTERM or SIGINT (Ctrl-C), then shuts down cleanly (requests in progress are answered).
 """
 
@@ -13,6 +14,7 @@ import sys
 import threading
 from types import FrameType
 
+from scratchformer.classify import model_dir
 from scratchformer.serve.server import LOOPBACK, EmbeddingServer, ServiceConfig, logger
 
 _DEFAULTS = ServiceConfig()
@@ -22,15 +24,14 @@ def build_parser() -> argparse.ArgumentParser:
     """The command line, its defaults taken from :class:`ServiceConfig`."""
     parser = argparse.ArgumentParser(
         prog="python -m scratchformer.serve",
-        description="Serve sentence embeddings (/encode) and a text classifier (/classify) over HTTP.",
+        description="Serve a fine-tuned BERT classifier over HTTP: /classify (class "
+        "probabilities), /encode (its encoder's sentence embeddings), /health.",
     )
     parser.add_argument(
         "--model",
-        required=True,
-        help="a sentence-transformers folder, e.g. the one `python -m scratchformer.data fetch minilm` fills",
-    )
-    parser.add_argument(
-        "--classifier", help="a folder written by EmbeddingClassifier.save (enables /classify)"
+        default=None,
+        help="a folder written by TextClassifier.save (default: chapter 8's fine-tuned spam "
+        f"classifier, {model_dir()})",
     )
     parser.add_argument(
         "--host", default=_DEFAULTS.host, help="address to bind (default: loopback only)"
@@ -73,7 +74,11 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if config.host != LOOPBACK:
         logger.warning("binding to %s: other machines may reach this service", config.host)
-    server = EmbeddingServer.from_pretrained(args.model, config, args.classifier)
+    try:
+        server = EmbeddingServer.from_pretrained(args.model or model_dir(), config)
+    except (FileNotFoundError, ValueError) as error:  # no folder, or not a classifier's
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     stop = threading.Event()
 
     def request_stop(signum: int, frame: FrameType | None) -> None:

@@ -24,7 +24,7 @@ class ServiceProcess:
     """``python -m scratchformer.serve --model DIR --port P [options]`` as a child process.
 
     Args:
-        model_dir: the sentence-transformers folder to serve.
+        model_dir: the classifier folder to serve (:meth:`TextClassifier.save`).
         options: more command-line options, e.g. ``["--no-batching"]``.
         ready_timeout_s: how long to wait for ``/health`` after starting.
 

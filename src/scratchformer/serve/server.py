@@ -1,13 +1,17 @@
-"""An HTTP JSON service for sentence embeddings and text classification, standard library only.
+"""An HTTP JSON service for a fine-tuned BERT classifier, standard library only.
 
-Endpoints (request and response bodies are JSON objects):
+It serves one :class:`~scratchformer.classify.TextClassifier` (such as chapter 8's
+MiniLM fine-tuned on SMS spam). Endpoints (request and response bodies are JSON objects):
 
 * ``POST /encode`` ``{"texts": [...]}`` -> ``{"embeddings": [[...], ...], "model", "dim"}``:
-  unit-length mean-pooled sentence embeddings, one per text, in order;
+  the encoder's unit-length mean-pooled sentence embeddings, one per text, in order;
 * ``POST /classify`` ``{"texts": [...]}`` -> ``{"labels": [...], "probabilities": [[...]],
-  "classes": [...], "model"}``: the classifier's most likely label of each text and its
-  probabilities over ``classes``; ``503`` when no classifier was loaded;
+  "classes": [...], "model"}``: the most likely class of each text and the fine-tuned
+  head's probabilities over ``classes``;
 * ``GET /health`` -> status, model, uptime, queue depth and counters of the batcher.
+
+One forward pass gives both answers for a text (embedding and probabilities), so the
+two endpoints share the batches.
 
 Bad requests get a 4xx answer ``{"error": message, "status": code}`` whose message says
 what was wrong: 400 (not JSON), 404 (unknown path), 405 (wrong method), 413 (too many
@@ -31,9 +35,8 @@ from typing import Any
 
 import torch
 
-from scratchformer.models.bert import SentenceEncoder
+from scratchformer.classify import TextClassifier
 from scratchformer.serve.batching import BatcherClosedError, BatchingConfig, DynamicBatcher
-from scratchformer.serve.classifier import EmbeddingClassifier
 
 logger = logging.getLogger("scratchformer.serve")
 
@@ -144,43 +147,32 @@ def parse_texts(body: bytes, config: ServiceConfig) -> list[str]:
 
 
 class EmbeddingServer:
-    """The service: an HTTP server, a dynamic batcher and the models behind them.
+    """The service: an HTTP server, a dynamic batcher and the model behind them.
 
     Args:
-        encoder: computes the embeddings (it runs on the batcher's thread only).
+        model: the fine-tuned classifier (it runs on the batcher's thread only).
         config: address, limits, batching.
-        classifier: the head behind ``/classify`` (``None``: ``/classify`` answers 503).
         model_name: how responses and ``/health`` name the model.
 
     The socket is bound at construction (so :attr:`port` is known, also for port 0);
     :meth:`start` serves on a background thread, :meth:`serve_forever` on the calling
     one. :meth:`shutdown` stops everything and joins every thread it started. Use it as
     a context manager to make sure of that.
-
-    Raises:
-        ValueError: if the classifier was trained on embeddings of another width.
     """
 
     def __init__(
         self,
-        encoder: SentenceEncoder,
+        model: TextClassifier,
         config: ServiceConfig | None = None,
         *,
-        classifier: EmbeddingClassifier | None = None,
         model_name: str = "model",
     ) -> None:
         self.config = config if config is not None else ServiceConfig()
-        self.encoder = encoder
-        self.dim = encoder.model.config.d_model
-        if classifier is not None and classifier.dim != self.dim:
-            raise ValueError(
-                f"the classifier takes {classifier.dim}-dimensional embeddings but the "
-                f"encoder makes {self.dim}; train the classifier on this encoder's embeddings."
-            )
-        self.classifier = classifier
+        self.model = model
+        self.dim = model.dim
         self.model_name = model_name
-        self.batcher: DynamicBatcher[str, torch.Tensor] = DynamicBatcher(
-            self._embed, self.config.batching_config(), name="serve-batcher"
+        self.batcher: DynamicBatcher[str, tuple[torch.Tensor, torch.Tensor]] = DynamicBatcher(
+            self._run, self.config.batching_config(), name="serve-batcher"
         )
         try:
             self._httpd = _HTTPServer((self.config.host, self.config.port), _Handler, self)
@@ -194,18 +186,13 @@ class EmbeddingServer:
 
     @classmethod
     def from_pretrained(
-        cls,
-        model_dir: str | Path,
-        config: ServiceConfig | None = None,
-        classifier_dir: str | Path | None = None,
+        cls, model_dir: str | Path, config: ServiceConfig | None = None
     ) -> EmbeddingServer:
-        """Load a sentence-transformers folder (and a classifier folder) and bind.
+        """Load a classifier folder (:meth:`TextClassifier.load`) and bind.
 
-        The model is named after its folder (e.g. ``minilm``).
+        The model is named after its folder (e.g. ``minilm-sms-spam``).
         """
-        encoder = SentenceEncoder.from_pretrained(model_dir)
-        classifier = None if classifier_dir is None else EmbeddingClassifier.load(classifier_dir)
-        return cls(encoder, config, classifier=classifier, model_name=Path(model_dir).name)
+        return cls(TextClassifier.load(model_dir), config, model_name=Path(model_dir).name)
 
     # ------------------------------------------------------------------ life cycle
     @property
@@ -255,12 +242,15 @@ class EmbeddingServer:
         self.shutdown()
 
     # ------------------------------------------------------------------ endpoints
-    def _embed(self, texts: list[str]) -> list[torch.Tensor]:
-        """The batcher's model call: one embedding ``(dim,)`` per text."""
-        return list(self.encoder.encode(texts))
+    def _run(self, texts: list[str]) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """The batcher's model call: per text, its embedding ``(dim,)`` and its class
+        probabilities ``(n_classes,)``."""
+        output = self.model.run(texts)
+        return list(zip(output.embeddings, output.probabilities))
 
-    def _embeddings(self, texts: list[str]) -> torch.Tensor:
-        """Queue ``texts`` with the batcher and wait for their embeddings ``(n, dim)``."""
+    def _answers(self, texts: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Queue ``texts`` with the batcher and wait: embeddings ``(n, dim)`` and class
+        probabilities ``(n, n_classes)``."""
         try:
             future = self.batcher.submit(texts)
         except BatcherClosedError:
@@ -275,7 +265,8 @@ class EmbeddingServer:
             ) from None
         except BatcherClosedError:
             raise RequestError(503, "the service is shutting down.") from None
-        return torch.stack(rows)
+        embeddings, probabilities = zip(*rows)
+        return torch.stack(embeddings), torch.stack(probabilities)
 
     def health(self) -> dict[str, Any]:
         """What ``GET /health`` answers."""
@@ -284,7 +275,7 @@ class EmbeddingServer:
             "status": "ok" if self.batcher.running else "stopping",
             "model": self.model_name,
             "dim": self.dim,
-            "classifier": None if self.classifier is None else self.classifier.labels,
+            "classes": self.model.labels,
             "uptime_s": round(time.monotonic() - self._started, 3),
             "queue_depth": self.batcher.queue_depth,
             "batches_served": stats.batches,
@@ -298,22 +289,18 @@ class EmbeddingServer:
     def encode(self, texts: list[str]) -> dict[str, Any]:
         """What ``POST /encode`` answers for validated ``texts``."""
         return {
-            "embeddings": self._embeddings(texts).tolist(),
+            "embeddings": self._answers(texts)[0].tolist(),
             "model": self.model_name,
             "dim": self.dim,
         }
 
     def classify(self, texts: list[str]) -> dict[str, Any]:
         """What ``POST /classify`` answers for validated ``texts``."""
-        if self.classifier is None:
-            raise RequestError(
-                503, "no classifier is loaded; start the service with --classifier DIR."
-            )
-        probabilities = self.classifier.predict_proba(self._embeddings(texts))
+        probabilities = self._answers(texts)[1]
         return {
-            "labels": [self.classifier.labels[i] for i in probabilities.argmax(dim=-1).tolist()],
+            "labels": [self.model.labels[i] for i in probabilities.argmax(dim=-1).tolist()],
             "probabilities": probabilities.tolist(),
-            "classes": self.classifier.labels,
+            "classes": self.model.labels,
             "model": self.model_name,
         }
 
