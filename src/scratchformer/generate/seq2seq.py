@@ -22,6 +22,7 @@ finished hypothesis: the result is never one the model scores below greedy's.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -142,18 +143,30 @@ def greedy_search(
         with its EOS (if reached) followed by ``pad_id``.
     """
     _check_ids(model, max_len, bos_id, eos_id)
-    pad_id = model.config.pad_id  # type: ignore[attr-defined]
     with evaluating(model):  # type: ignore[arg-type]
         memory, mask = _encode(model, src)
-        ys = torch.full((src.shape[0], 1), bos_id, dtype=torch.long, device=src.device)
-        done = torch.zeros(src.shape[0], dtype=torch.bool, device=src.device)
-        for _ in range(max_len):
-            next_token = model.decode(ys, memory, mask)[:, -1].argmax(dim=-1)
-            next_token = next_token.masked_fill(done, pad_id)
-            ys = torch.cat([ys, next_token[:, None]], dim=1)
-            done |= next_token == eos_id
-            if bool(done.all()):
-                break
+        return _greedy(model, memory, mask, bos_id, eos_id, max_len)
+
+
+def _greedy(
+    model: Seq2SeqModel,
+    memory: torch.Tensor,
+    mask: torch.Tensor,
+    bos_id: int,
+    eos_id: int,
+    max_len: int,
+) -> torch.Tensor:
+    """:func:`greedy_search` on an encoded source (``memory`` and its padding ``mask``)."""
+    pad_id = model.config.pad_id  # type: ignore[attr-defined]
+    ys = torch.full((memory.shape[0], 1), bos_id, dtype=torch.long, device=memory.device)
+    done = torch.zeros(memory.shape[0], dtype=torch.bool, device=memory.device)
+    for _ in range(max_len):
+        next_token = model.decode(ys, memory, mask)[:, -1].argmax(dim=-1)
+        next_token = next_token.masked_fill(done, pad_id)
+        ys = torch.cat([ys, next_token[:, None]], dim=1)
+        done |= next_token == eos_id
+        if bool(done.all()):
+            break
     return ys[:, 1:]
 
 
@@ -179,62 +192,73 @@ def beam_search(
         ``beam_size``), the greedy translation among the candidates.
     """
     _check_ids(model, config.max_len, config.bos_id, config.eos_id)
-    batch, k = src.shape[0], config.beam_size
-    greedy = greedy_search(model, src, config.bos_id, config.eos_id, config.max_len)
-    greedy_log_probs = sequence_log_probs(model, src, greedy, config.bos_id).tolist()
+    k = config.beam_size
     with evaluating(model):  # type: ignore[arg-type]
-        memory, mask = _encode(model, src)
-        memory, mask = memory.repeat_interleave(k, 0), mask.repeat_interleave(k, 0)
-        tokens = torch.full((batch * k, 1), config.bos_id, dtype=torch.long, device=src.device)
-        beam_log_prob = torch.full((batch, k), -torch.inf, device=src.device)
-        beam_log_prob[:, 0] = 0.0  # all beams start equal: only the first may expand
-        finished: list[list[Hypothesis]] = [[] for _ in range(batch)]
-        done = [False] * batch
-        for length in range(1, config.max_len + 1):
-            logits = model.decode(tokens, memory, mask)[:, -1].float()
-            log_probs = torch.log_softmax(logits, dim=-1).view(batch, k, -1)
-            vocab = log_probs.shape[-1]
-            candidates = (beam_log_prob[:, :, None] + log_probs).view(batch, -1)
-            top_log_prob, top_index = candidates.topk(min(2 * k, candidates.shape[1]), dim=1)
-            new_log_prob = torch.full((batch, k), -torch.inf, device=src.device)
-            new_origin = torch.zeros((batch, k), dtype=torch.long, device=src.device)
-            new_token = torch.full((batch, k), config.eos_id, dtype=torch.long, device=src.device)
-            penalty = length_penalty(length, config.length_penalty)
-            for b, (row_lp, row_index) in enumerate(zip(top_log_prob.tolist(), top_index.tolist())):
-                if done[b]:
-                    continue
-                kept = 0
-                for rank, (lp, index) in enumerate(zip(row_lp, row_index)):
-                    if lp == -torch.inf:
-                        break
-                    origin, token = divmod(index, vocab)
-                    if token == config.eos_id:
-                        if rank < k:  # an EOS outside the top k would not have been kept
-                            prefix = tokens[b * k + origin, 1:].tolist()
-                            finished[b].append(Hypothesis(prefix + [token], lp, lp / penalty))
-                        continue
-                    new_log_prob[b, kept], new_origin[b, kept], new_token[b, kept] = lp, origin, token
-                    kept += 1
-                    if kept == k:
-                        break
-                done[b] = _is_done(finished[b], new_log_prob[b].max().item() / penalty, k)
-            rows = (torch.arange(batch, device=src.device)[:, None] * k + new_origin).view(-1)
-            tokens = torch.cat([tokens[rows], new_token.view(-1, 1)], dim=1)
-            beam_log_prob = new_log_prob
-            if all(done):
-                break
-        for b in range(batch):
-            if not done[b]:  # out of length: the live hypotheses count as they are
-                penalty = length_penalty(tokens.shape[1] - 1, config.length_penalty)
-                for beam, lp in enumerate(beam_log_prob[b].tolist()):
-                    if lp > -torch.inf:
-                        finished[b].append(Hypothesis(tokens[b * k + beam, 1:].tolist(), lp, lp / penalty))
+        memory, mask = _encode(model, src)  # once, for greedy and for the beams
+        greedy = _greedy(model, memory, mask, config.bos_id, config.eos_id, config.max_len)
+        greedy_log_probs = _log_probs(model, memory, mask, greedy, config.bos_id).tolist()
+        finished = _beams(model, memory, mask, config)
     pad_id = model.config.pad_id  # type: ignore[attr-defined]
     for hyps, row, lp in zip(finished, greedy.tolist(), greedy_log_probs):
         tokens = [t for t in row if t != pad_id]
         if all(h.tokens != tokens for h in hyps):
             hyps.append(Hypothesis(tokens, lp, lp / length_penalty(len(tokens), config.length_penalty)))
     return [sorted(hyps, key=lambda h: -h.score)[:k] for hyps in finished]
+
+
+def _beams(
+    model: Seq2SeqModel, memory: torch.Tensor, mask: torch.Tensor, config: BeamSearchConfig
+) -> list[list[Hypothesis]]:
+    """The finished hypotheses of plain beam search on an encoded source."""
+    batch, k, device = memory.shape[0], config.beam_size, memory.device
+    memory, mask = memory.repeat_interleave(k, 0), mask.repeat_interleave(k, 0)
+    tokens = torch.full((batch * k, 1), config.bos_id, dtype=torch.long, device=device)
+    beam_log_prob = torch.full((batch, k), -torch.inf, device=device)
+    beam_log_prob[:, 0] = 0.0  # all beams start equal: only the first may expand
+    finished: list[list[Hypothesis]] = [[] for _ in range(batch)]
+    done = [False] * batch
+    for length in range(1, config.max_len + 1):
+        logits = model.decode(tokens, memory, mask)[:, -1].float()
+        log_probs = torch.log_softmax(logits, dim=-1).view(batch, k, -1)
+        vocab = log_probs.shape[-1]
+        candidates = (beam_log_prob[:, :, None] + log_probs).view(batch, -1)
+        top_log_prob, top_index = candidates.topk(min(2 * k, candidates.shape[1]), dim=1)
+        penalty = length_penalty(length, config.length_penalty)
+        # The next beams, built as Python lists (one tensor each per step, not per element).
+        new_log_prob = [[-math.inf] * k for _ in range(batch)]
+        new_origin = [[0] * k for _ in range(batch)]
+        new_token = [[config.eos_id] * k for _ in range(batch)]
+        for b, (row_lp, row_index) in enumerate(zip(top_log_prob.tolist(), top_index.tolist())):
+            if done[b]:
+                continue
+            kept = 0
+            for rank, (lp, index) in enumerate(zip(row_lp, row_index)):
+                if lp == -math.inf:
+                    break
+                origin, token = divmod(index, vocab)
+                if token == config.eos_id:
+                    if rank < k:  # an EOS outside the top k would not have been kept
+                        prefix = tokens[b * k + origin, 1:].tolist()
+                        finished[b].append(Hypothesis(prefix + [token], lp, lp / penalty))
+                    continue
+                new_log_prob[b][kept], new_origin[b][kept], new_token[b][kept] = lp, origin, token
+                kept += 1
+                if kept == k:
+                    break
+            done[b] = _is_done(finished[b], max(new_log_prob[b]) / penalty, k)
+        origins = torch.tensor(new_origin, device=device)
+        rows = (torch.arange(batch, device=device)[:, None] * k + origins).view(-1)
+        tokens = torch.cat([tokens[rows], torch.tensor(new_token, device=device).view(-1, 1)], dim=1)
+        beam_log_prob = torch.tensor(new_log_prob, device=device)
+        if all(done):
+            break
+    for b in range(batch):
+        if not done[b]:  # out of length: the live hypotheses count as they are
+            penalty = length_penalty(tokens.shape[1] - 1, config.length_penalty)
+            for beam, lp in enumerate(beam_log_prob[b].tolist()):
+                if lp > -math.inf:
+                    finished[b].append(Hypothesis(tokens[b * k + beam, 1:].tolist(), lp, lp / penalty))
+    return finished
 
 
 def _is_done(finished: list[Hypothesis], best_live_score: float, k: int) -> bool:
@@ -258,14 +282,21 @@ def sequence_log_probs(
     Returns:
         ``(batch,)``: the sum of the tokens' log-probabilities.
     """
-    pad_id = model.config.pad_id  # type: ignore[attr-defined]
     with evaluating(model):  # type: ignore[arg-type]
         memory, mask = _encode(model, src)
-        start = torch.full((tokens.shape[0], 1), bos_id, dtype=torch.long, device=tokens.device)
-        logits = model.decode(torch.cat([start, tokens[:, :-1]], dim=1), memory, mask)
-        log_probs = torch.log_softmax(logits.float(), dim=-1)
-        picked = log_probs.gather(-1, tokens[..., None]).squeeze(-1)
-        return picked.masked_fill(tokens == pad_id, 0.0).sum(dim=1)
+        return _log_probs(model, memory, mask, tokens, bos_id)
+
+
+def _log_probs(
+    model: Seq2SeqModel, memory: torch.Tensor, mask: torch.Tensor, tokens: torch.Tensor, bos_id: int
+) -> torch.Tensor:
+    """:func:`sequence_log_probs` on an encoded source."""
+    pad_id = model.config.pad_id  # type: ignore[attr-defined]
+    start = torch.full((tokens.shape[0], 1), bos_id, dtype=torch.long, device=tokens.device)
+    logits = model.decode(torch.cat([start, tokens[:, :-1]], dim=1), memory, mask)
+    log_probs = torch.log_softmax(logits.float(), dim=-1)
+    picked = log_probs.gather(-1, tokens[..., None]).squeeze(-1)
+    return picked.masked_fill(tokens == pad_id, 0.0).sum(dim=1)
 
 
 __all__ = [
