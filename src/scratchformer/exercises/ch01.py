@@ -16,7 +16,7 @@ from typing import TypeVar
 
 import torch
 
-from scratchformer.exercises.core import Inputs, Task, register
+from scratchformer.exercises.core import Inputs, Task, random_int, register
 from scratchformer.functional import (
     cross_entropy,
     log_softmax,
@@ -36,14 +36,9 @@ def _pick(generator: torch.Generator, options: Sequence[T]) -> T:
     return options[int(torch.randint(len(options), (1,), generator=generator))]
 
 
-def _randint(generator: torch.Generator, low: int, high: int) -> int:
-    """A random integer in ``[low, high]`` (both ends included)."""
-    return int(torch.randint(low, high + 1, (1,), generator=generator))
-
-
 def _random_shape(generator: torch.Generator, min_size: int = 1) -> tuple[int, ...]:
     """A shape with 1 to 3 axes, each of size ``min_size`` to 6."""
-    return tuple(_randint(generator, min_size, 6) for _ in range(_randint(generator, 1, 3)))
+    return tuple(random_int(generator, min_size, 6) for _ in range(random_int(generator, 1, 3)))
 
 
 def _random_logits(generator: torch.Generator, shape: tuple[int, ...]) -> torch.Tensor:
@@ -56,7 +51,7 @@ def _random_logits(generator: torch.Generator, shape: tuple[int, ...]) -> torch.
 
 def _random_dim(generator: torch.Generator, n_dims: int) -> int:
     """Any valid axis of an ``n_dims``-dimensional tensor, negative or not."""
-    return _randint(generator, -n_dims, n_dims - 1)
+    return random_int(generator, -n_dims, n_dims - 1)
 
 
 def _softmax_inputs(generator: torch.Generator) -> Inputs:
@@ -82,8 +77,8 @@ def _classification_batch(
     they are standard normal. The first position is never padding, so a mean over real
     positions always exists.
     """
-    leading = tuple(_randint(generator, 1, 5) for _ in range(n_dims - 1))
-    n_classes = _randint(generator, 2, 8)
+    leading = tuple(random_int(generator, 1, 5) for _ in range(n_dims - 1))
+    n_classes = random_int(generator, 2, 8)
     shape = (*leading, n_classes)
     if extreme:
         logits = _random_logits(generator, shape)
@@ -97,7 +92,7 @@ def _classification_batch(
 
 def _cross_entropy_inputs(generator: torch.Generator) -> Inputs:
     ignore_index = _pick(generator, [PAD, PAD, -1])
-    logits, targets = _classification_batch(generator, _randint(generator, 2, 3), ignore_index)
+    logits, targets = _classification_batch(generator, random_int(generator, 2, 3), ignore_index)
     kwargs = {"reduction": _pick(generator, ["mean", "sum", "none"])}
     if ignore_index != PAD:
         kwargs["ignore_index"] = ignore_index
@@ -121,7 +116,7 @@ def smooth_test_function(x: torch.Tensor) -> torch.Tensor:
 
 
 def _numerical_gradient_inputs(generator: torch.Generator) -> Inputs:
-    shape = tuple(_randint(generator, 1, 4) for _ in range(_randint(generator, 1, 2)))
+    shape = tuple(random_int(generator, 1, 4) for _ in range(random_int(generator, 1, 2)))
     x = torch.randn(shape, generator=generator, dtype=torch.float64)
     return (smooth_test_function, x), {}
 
@@ -150,7 +145,7 @@ def cross_entropy_grad_reference(logits: torch.Tensor, targets: torch.Tensor) ->
 
 
 def _cross_entropy_grad_inputs(generator: torch.Generator) -> Inputs:
-    n, n_classes = _randint(generator, 1, 6), _randint(generator, 2, 8)
+    n, n_classes = random_int(generator, 1, 6), random_int(generator, 2, 8)
     scale = _pick(generator, [1.0, 5.0])
     logits = torch.randn((n, n_classes), generator=generator) * scale
     return (logits, torch.randint(n_classes, (n,), generator=generator)), {}

@@ -24,12 +24,7 @@ from scratchformer.attention import (
     scaled_dot_product_attention,
     split_heads,
 )
-from scratchformer.exercises.core import Inputs, Task, register
-
-
-def _randint(generator: torch.Generator, low: int, high: int) -> int:
-    """A random integer in ``[low, high]`` (both ends included)."""
-    return int(torch.randint(low, high + 1, (1,), generator=generator))
+from scratchformer.exercises.core import Inputs, Task, random_int, register
 
 
 def _coin(generator: torch.Generator, p: float = 0.5) -> bool:
@@ -46,17 +41,17 @@ def _attention_mask(
         (seq_q, seq_k),
         (batch, 1, 1, seq_k),
         (batch, heads, seq_q, seq_k),
-    ][_randint(generator, 0, 2)]
+    ][random_int(generator, 0, 2)]
     mask = torch.rand(shape, generator=generator) < 0.7
     if _coin(generator, 0.3):  # forbid every key for some query rows
-        mask[..., _randint(generator, 0, mask.shape[-2] - 1), :] = False
+        mask[..., random_int(generator, 0, mask.shape[-2] - 1), :] = False
     return mask
 
 
 def _attention_inputs(generator: torch.Generator) -> Inputs:
-    batch, heads = _randint(generator, 1, 3), _randint(generator, 1, 4)
-    seq_q, seq_k = _randint(generator, 1, 7), _randint(generator, 1, 7)
-    d_k, d_v = _randint(generator, 1, 16), _randint(generator, 1, 8)
+    batch, heads = random_int(generator, 1, 3), random_int(generator, 1, 4)
+    seq_q, seq_k = random_int(generator, 1, 7), random_int(generator, 1, 7)
+    d_k, d_v = random_int(generator, 1, 16), random_int(generator, 1, 8)
     q = torch.randn(batch, heads, seq_q, d_k, generator=generator)
     k = torch.randn(batch, heads, seq_k, d_k, generator=generator)
     v = torch.randn(batch, heads, seq_k, d_v, generator=generator)
@@ -66,30 +61,30 @@ def _attention_inputs(generator: torch.Generator) -> Inputs:
 
 
 def _causal_mask_inputs(generator: torch.Generator) -> Inputs:
-    return (_randint(generator, 1, 12),), {}
+    return (random_int(generator, 1, 12),), {}
 
 
 def _key_padding_inputs(generator: torch.Generator) -> Inputs:
-    batch, seq_k = _randint(generator, 1, 4), _randint(generator, 1, 9)
+    batch, seq_k = random_int(generator, 1, 4), random_int(generator, 1, 9)
     lengths = torch.randint(0, seq_k + 1, (batch,), generator=generator)
     key_padding = torch.arange(seq_k)[None, :] >= lengths[:, None]
     return (key_padding,), {}
 
 
 def _split_heads_inputs(generator: torch.Generator) -> Inputs:
-    n_heads, d_head = _randint(generator, 1, 4), _randint(generator, 1, 5)
+    n_heads, d_head = random_int(generator, 1, 4), random_int(generator, 1, 5)
     x = torch.randn(
-        _randint(generator, 1, 3), _randint(generator, 1, 6), n_heads * d_head, generator=generator
+        random_int(generator, 1, 3), random_int(generator, 1, 6), n_heads * d_head, generator=generator
     )
     return (x, n_heads), {}
 
 
 def _merge_heads_inputs(generator: torch.Generator) -> Inputs:
     shape = (
-        _randint(generator, 1, 3),
-        _randint(generator, 1, 4),
-        _randint(generator, 1, 6),
-        _randint(generator, 1, 5),
+        random_int(generator, 1, 3),
+        random_int(generator, 1, 4),
+        random_int(generator, 1, 6),
+        random_int(generator, 1, 5),
     )
     return (torch.randn(shape, generator=generator),), {}
 
@@ -113,7 +108,7 @@ def multi_head_self_attention_reference(
 
 
 def _multi_head_inputs(generator: torch.Generator) -> Inputs:
-    n_heads, d_head = _randint(generator, 1, 4), _randint(generator, 1, 6)
+    n_heads, d_head = random_int(generator, 1, 4), random_int(generator, 1, 6)
     d_model = n_heads * d_head
     scale = d_model**-0.5
     state_dict = {
@@ -123,7 +118,7 @@ def _multi_head_inputs(generator: torch.Generator) -> Inputs:
         "out_proj.bias": torch.randn(d_model, generator=generator) * 0.1,
     }
     x = torch.randn(
-        _randint(generator, 1, 3), _randint(generator, 1, 7), d_model, generator=generator
+        random_int(generator, 1, 3), random_int(generator, 1, 7), d_model, generator=generator
     )
     return (x, state_dict, n_heads), {"causal": _coin(generator)}
 
@@ -139,8 +134,8 @@ def sliding_window_mask_reference(seq_len: int, window: int) -> torch.Tensor:
 
 
 def _sliding_window_inputs(generator: torch.Generator) -> Inputs:
-    seq_len = _randint(generator, 1, 12)
-    return (seq_len, _randint(generator, 1, seq_len + 2)), {}
+    seq_len = random_int(generator, 1, 12)
+    return (seq_len, random_int(generator, 1, seq_len + 2)), {}
 
 
 def chunked_attention_reference(
@@ -156,14 +151,14 @@ def chunked_attention_reference(
 
 
 def _chunked_attention_inputs(generator: torch.Generator) -> Inputs:
-    batch, heads = _randint(generator, 1, 2), _randint(generator, 1, 3)
-    seq_q, seq_k, d_k, d_v = (_randint(generator, 1, n) for n in (6, 12, 16, 8))
+    batch, heads = random_int(generator, 1, 2), random_int(generator, 1, 3)
+    seq_q, seq_k, d_k, d_v = (random_int(generator, 1, n) for n in (6, 12, 16, 8))
     # Scale 10 makes some scores exceed 88, where exp overflows float32 without a running max.
-    scale = [1.0, 10.0][_randint(generator, 0, 1)]
+    scale = [1.0, 10.0][random_int(generator, 0, 1)]
     q = torch.randn(batch, heads, seq_q, d_k, generator=generator) * scale
     k = torch.randn(batch, heads, seq_k, d_k, generator=generator) * scale
     v = torch.randn(batch, heads, seq_k, d_v, generator=generator)
-    return (q, k, v), {"chunk_size": _randint(generator, 1, seq_k + 1)}
+    return (q, k, v), {"chunk_size": random_int(generator, 1, seq_k + 1)}
 
 
 AGREEMENT_TASKS = [

@@ -14,26 +14,21 @@ from __future__ import annotations
 
 import torch
 
-from scratchformer.exercises.core import Inputs, Task, register
+from scratchformer.exercises.core import Inputs, Task, random_int, register
 from scratchformer.positional import relative_offset_matrix, sinusoidal_encoding
-
-
-def _randint(generator: torch.Generator, low: int, high: int) -> int:
-    """A random integer in ``[low, high]`` (both ends included)."""
-    return int(torch.randint(low, high + 1, (1,), generator=generator))
 
 
 def _even_width(generator: torch.Generator, largest_pair_count: int) -> int:
     """An even ``d_model`` in ``[2, 2 * largest_pair_count]``."""
-    return 2 * _randint(generator, 1, largest_pair_count)
+    return 2 * random_int(generator, 1, largest_pair_count)
 
 
 def _sinusoidal_inputs(generator: torch.Generator) -> Inputs:
-    return (_randint(generator, 1, 64), _even_width(generator, 32)), {}
+    return (random_int(generator, 1, 64), _even_width(generator, 32)), {}
 
 
 def _offset_matrix_inputs(generator: torch.Generator) -> Inputs:
-    return (_randint(generator, -20, 20), _even_width(generator, 16)), {}
+    return (random_int(generator, -20, 20), _even_width(generator, 16)), {}
 
 
 def rotary_reference(x: torch.Tensor) -> torch.Tensor:
@@ -58,7 +53,7 @@ def rotary_reference(x: torch.Tensor) -> torch.Tensor:
 
 
 def _rotary_inputs(generator: torch.Generator) -> Inputs:
-    shape = (_randint(generator, 1, 3), _randint(generator, 1, 40), _even_width(generator, 8))
+    shape = (random_int(generator, 1, 3), random_int(generator, 1, 40), _even_width(generator, 8))
     return (torch.randn(shape, generator=generator),), {}
 
 

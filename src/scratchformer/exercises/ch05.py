@@ -26,15 +26,10 @@ from typing import TypeVar
 import torch
 from torch import nn
 
-from scratchformer.exercises.core import Inputs, Task, register
+from scratchformer.exercises.core import Inputs, Task, random_int, register
 from scratchformer.layers import Dropout, EncoderLayer, FeedForward, LayerNorm, TransformerConfig
 
 M = TypeVar("M", bound=nn.Module)
-
-
-def randint(generator: torch.Generator, low: int, high: int) -> int:
-    """A random integer in ``[low, high]`` (both ends included)."""
-    return int(torch.randint(low, high + 1, (1,), generator=generator))
 
 
 def coin(generator: torch.Generator, p: float = 0.5) -> bool:
@@ -77,7 +72,7 @@ def build_module(factory: Callable[[], M], generator: torch.Generator) -> M:
 
 def _tokens(generator: torch.Generator, d_model: int, scale: float = 1.0) -> torch.Tensor:
     """A random ``(batch, seq, d_model)`` batch with 1–3 rows and 1–6 positions."""
-    shape = (randint(generator, 1, 3), randint(generator, 1, 6), d_model)
+    shape = (random_int(generator, 1, 3), random_int(generator, 1, 6), d_model)
     return torch.randn(shape, generator=generator) * scale
 
 
@@ -98,7 +93,7 @@ def feed_forward_reference(
 
 
 def _feed_forward_inputs(generator: torch.Generator) -> Inputs:
-    d_model, d_ff = randint(generator, 1, 8), randint(generator, 1, 16)
+    d_model, d_ff = random_int(generator, 1, 8), random_int(generator, 1, 16)
     with torch.device("meta"):
         shapes = FeedForward(d_model, d_ff)
     weights = random_state_dict(generator, shapes)
@@ -119,10 +114,10 @@ def layer_norm_reference(
 
 
 def _layer_norm_inputs(generator: torch.Generator) -> Inputs:
-    d_model = randint(generator, 2, 16)
+    d_model = random_int(generator, 2, 16)
     # Large offsets catch a missing centring; tiny scales with a large eps catch eps in
     # the wrong place; several rows and tokens catch statistics over the wrong axis.
-    scale = float([0.01, 1.0, 10.0][randint(generator, 0, 2)])
+    scale = float([0.01, 1.0, 10.0][random_int(generator, 0, 2)])
     x = _tokens(generator, d_model, scale) + torch.randn(d_model, generator=generator) * 5
     weight = 1.0 + 0.5 * torch.randn(d_model, generator=generator)
     bias = torch.randn(d_model, generator=generator)
@@ -145,9 +140,9 @@ def dropout_reference(
 
 
 def _dropout_inputs(generator: torch.Generator) -> Inputs:
-    x = torch.randn(randint(generator, 1, 4), randint(generator, 1, 12), generator=generator)
-    p = float([0.0, 0.1, 0.5, 0.9][randint(generator, 0, 3)])
-    seeded = torch.Generator().manual_seed(randint(generator, 0, 10_000))
+    x = torch.randn(random_int(generator, 1, 4), random_int(generator, 1, 12), generator=generator)
+    p = float([0.0, 0.1, 0.5, 0.9][random_int(generator, 0, 3)])
+    seeded = torch.Generator().manual_seed(random_int(generator, 0, 10_000))
     return (x, p, coin(generator, 0.75), seeded), {}
 
 
@@ -161,11 +156,11 @@ def encoder_layer_reference(
 
 def random_layer_config(generator: torch.Generator) -> TransformerConfig:
     """A small random one-layer config: 1–3 heads of width 1–4, no dropout, post- or pre-LN."""
-    n_heads = randint(generator, 1, 3)
+    n_heads = random_int(generator, 1, 3)
     return TransformerConfig(
-        d_model=n_heads * randint(generator, 1, 4),
+        d_model=n_heads * random_int(generator, 1, 4),
         n_heads=n_heads,
-        d_ff=randint(generator, 1, 12),
+        d_ff=random_int(generator, 1, 12),
         n_layers=1,
         dropout=0.0,
         norm_first=coin(generator),
@@ -196,8 +191,8 @@ def rms_norm_reference(x: torch.Tensor, weight: torch.Tensor, eps: float = 1e-6)
 
 
 def _rms_norm_inputs(generator: torch.Generator) -> Inputs:
-    d_model = randint(generator, 2, 16)
-    scale = float([0.01, 1.0, 10.0][randint(generator, 0, 2)])
+    d_model = random_int(generator, 2, 16)
+    scale = float([0.01, 1.0, 10.0][random_int(generator, 0, 2)])
     x = _tokens(generator, d_model, scale) + torch.randn(d_model, generator=generator) * scale
     weight = 1.0 + 0.5 * torch.randn(d_model, generator=generator)
     return (x, weight), ({"eps": 1e-3} if coin(generator) else {})
@@ -216,8 +211,8 @@ def classic_dropout_reference(
 
 
 def _classic_dropout_inputs(generator: torch.Generator) -> Inputs:
-    x = torch.randn(randint(generator, 1, 4), randint(generator, 1, 12), generator=generator)
-    p = float([0.1, 0.3, 0.5][randint(generator, 0, 2)])
+    x = torch.randn(random_int(generator, 1, 4), random_int(generator, 1, 12), generator=generator)
+    p = float([0.1, 0.3, 0.5][random_int(generator, 0, 2)])
     keep = torch.rand(x.shape, generator=generator) >= p
     return (x, keep, p, coin(generator)), {}
 

@@ -19,8 +19,8 @@ from __future__ import annotations
 
 import torch
 
-from scratchformer.exercises.ch05 import build_module, coin, randint, random_layer_config
-from scratchformer.exercises.core import Inputs, Task, register
+from scratchformer.exercises.ch05 import build_module, coin, random_layer_config
+from scratchformer.exercises.core import Inputs, Task, random_int, register
 from scratchformer.layers import DecoderLayer
 from scratchformer.models.seq2seq import POSITIONAL_KINDS, Seq2SeqConfig, Transformer
 from scratchformer.toy import BOS_ID, EOS_ID, MAKERS, N_SPECIAL, PAD_ID, ToyDataConfig
@@ -52,9 +52,9 @@ def _decoder_layer_inputs(generator: torch.Generator) -> Inputs:
     d_model = config.d_model
     layer = build_module(lambda: DecoderLayer(config), generator)
     batch, tgt_seq, src_seq = (
-        randint(generator, 1, 3),
-        randint(generator, 1, 6),
-        randint(generator, 1, 6),
+        random_int(generator, 1, 3),
+        random_int(generator, 1, 6),
+        random_int(generator, 1, 6),
     )
     x = torch.randn(batch, tgt_seq, d_model, generator=generator)
     memory = torch.randn(batch, src_seq, d_model, generator=generator)
@@ -74,7 +74,7 @@ def greedy_decode_reference(
 
 
 def _greedy_decode_inputs(generator: torch.Generator) -> Inputs:
-    vocab = randint(generator, N_SPECIAL + 2, 12)
+    vocab = random_int(generator, N_SPECIAL + 2, 12)
     config = Seq2SeqConfig(
         src_vocab_size=vocab,
         tgt_vocab_size=vocab,
@@ -83,20 +83,20 @@ def _greedy_decode_inputs(generator: torch.Generator) -> Inputs:
         d_model=8,
         n_heads=2,
         d_ff=16,
-        n_encoder_layers=randint(generator, 1, 2),
-        n_decoder_layers=randint(generator, 1, 2),
+        n_encoder_layers=random_int(generator, 1, 2),
+        n_decoder_layers=random_int(generator, 1, 2),
         dropout=0.0,
         norm_first=coin(generator),
     )
     with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(randint(generator, 0, 2**31 - 1))
+        torch.manual_seed(random_int(generator, 0, 2**31 - 1))
         model = Transformer(config).eval()
     with torch.no_grad():  # a larger end-of-sequence bias makes rows stop earlier
         model.output.bias[EOS_ID] = 4.0 * float(torch.rand((), generator=generator))
-    batch, seq = randint(generator, 1, 4), randint(generator, 1, 8)
+    batch, seq = random_int(generator, 1, 4), random_int(generator, 1, 8)
     src = torch.randint(N_SPECIAL, vocab, (batch, seq), generator=generator)
     src = src.masked_fill(_padding(generator, batch, seq), PAD_ID)
-    return (model, src, randint(generator, 1, 10), BOS_ID, EOS_ID), {}
+    return (model, src, random_int(generator, 1, 10), BOS_ID, EOS_ID), {}
 
 
 # -- exercise tasks -----------------------------------------------------------------------
@@ -117,10 +117,10 @@ def shift_right_reference(
 
 def _shift_right_inputs(generator: torch.Generator) -> Inputs:
     data = ToyDataConfig(
-        vocab_size=randint(generator, 4, 12), min_len=1, max_len=randint(generator, 1, 8)
+        vocab_size=random_int(generator, 4, 12), min_len=1, max_len=random_int(generator, 1, 8)
     )
-    make = MAKERS[["copy", "reverse"][randint(generator, 0, 1)]]
-    batch = make(randint(generator, 1, 5), data, generator)
+    make = MAKERS[["copy", "reverse"][random_int(generator, 0, 1)]]
+    batch = make(random_int(generator, 1, 5), data, generator)
     return (batch.tgt_out, BOS_ID, EOS_ID, PAD_ID), {}
 
 
@@ -136,21 +136,21 @@ def parameter_count_reference(config: Seq2SeqConfig) -> int:
 
 def _parameter_count_inputs(generator: torch.Generator) -> Inputs:
     share = coin(generator)
-    src_vocab = randint(generator, 2, 50)
-    n_heads = randint(generator, 1, 4)
+    src_vocab = random_int(generator, 2, 50)
+    n_heads = random_int(generator, 1, 4)
     config = Seq2SeqConfig(
         src_vocab_size=src_vocab,
-        tgt_vocab_size=src_vocab if share else randint(generator, 2, 50),
-        max_len=randint(generator, 1, 20),
-        d_model=n_heads * 2 * randint(generator, 1, 4),  # even, for sinusoidal encodings
+        tgt_vocab_size=src_vocab if share else random_int(generator, 2, 50),
+        max_len=random_int(generator, 1, 20),
+        d_model=n_heads * 2 * random_int(generator, 1, 4),  # even, for sinusoidal encodings
         n_heads=n_heads,
-        d_ff=randint(generator, 1, 64),
-        n_encoder_layers=randint(generator, 1, 3),
-        n_decoder_layers=randint(generator, 1, 3),
+        d_ff=random_int(generator, 1, 64),
+        n_encoder_layers=random_int(generator, 1, 3),
+        n_decoder_layers=random_int(generator, 1, 3),
         norm_first=coin(generator),
         share_embeddings=share,
         tie_output=coin(generator),
-        positional=sorted(POSITIONAL_KINDS)[randint(generator, 0, len(POSITIONAL_KINDS) - 1)],  # type: ignore[arg-type]
+        positional=sorted(POSITIONAL_KINDS)[random_int(generator, 0, len(POSITIONAL_KINDS) - 1)],  # type: ignore[arg-type]
     )
     return (config,), {}
 

@@ -19,24 +19,19 @@ from __future__ import annotations
 import torch
 
 from scratchformer.batching import length_buckets
-from scratchformer.exercises.core import Inputs, Task, register
+from scratchformer.exercises.core import Inputs, Task, random_int, register
 from scratchformer.functional import cross_entropy
 from scratchformer.metrics.bleu import brevity_penalty, ngram_counts
 from scratchformer.train import noam_learning_rate
 
 
-def _randint(generator: torch.Generator, low: int, high: int) -> int:
-    """A uniform integer in ``[low, high]``."""
-    return int(torch.randint(low, high + 1, (1,), generator=generator))
-
-
 def _buckets_inputs(generator: torch.Generator) -> Inputs:
-    lengths = [_randint(generator, 1, 30) for _ in range(_randint(generator, 1, 60))]
-    return (lengths, _randint(generator, max(lengths), 200)), {}
+    lengths = [random_int(generator, 1, 30) for _ in range(random_int(generator, 1, 60))]
+    return (lengths, random_int(generator, max(lengths), 200)), {}
 
 
 def _noam_inputs(generator: torch.Generator) -> Inputs:
-    return (_randint(generator, 1, 20_000), 32 * _randint(generator, 1, 32), _randint(generator, 1, 8000)), {}
+    return (random_int(generator, 1, 20_000), 32 * random_int(generator, 1, 32), random_int(generator, 1, 8000)), {}
 
 
 def smoothed_cross_entropy(
@@ -47,11 +42,11 @@ def smoothed_cross_entropy(
 
 
 def _smoothing_inputs(generator: torch.Generator) -> Inputs:
-    batch, seq, vocab = _randint(generator, 1, 3), _randint(generator, 1, 6), _randint(generator, 2, 9)
+    batch, seq, vocab = random_int(generator, 1, 3), random_int(generator, 1, 6), random_int(generator, 2, 9)
     logits = torch.randn(batch, seq, vocab, generator=generator, dtype=torch.float64) * 3
     targets = torch.randint(1, vocab, (batch, seq), generator=generator)
     targets[:, 1:][torch.rand(batch, seq - 1, generator=generator) < 0.3] = 0  # padding
-    eps = [0.0, 0.1, 0.2, 0.5][_randint(generator, 0, 3)]
+    eps = [0.0, 0.1, 0.2, 0.5][random_int(generator, 0, 3)]
     return (logits, targets, 0, eps), {}
 
 
@@ -79,14 +74,14 @@ def _matches_inputs(generator: torch.Generator) -> Inputs:
     words = ["the", "cat", "sat", "on", "mat", "a", "dog"]
 
     def sentence() -> list[str]:
-        return [words[_randint(generator, 0, len(words) - 1)] for _ in range(_randint(generator, 0, 9))]
+        return [words[random_int(generator, 0, len(words) - 1)] for _ in range(random_int(generator, 0, 9))]
 
-    references = [sentence() for _ in range(_randint(generator, 1, 3))]
-    return (sentence(), references, _randint(generator, 1, 4)), {}
+    references = [sentence() for _ in range(random_int(generator, 1, 3))]
+    return (sentence(), references, random_int(generator, 1, 4)), {}
 
 
 def _penalty_inputs(generator: torch.Generator) -> Inputs:
-    return (_randint(generator, 0, 40), _randint(generator, 1, 40)), {}
+    return (random_int(generator, 0, 40), random_int(generator, 1, 40)), {}
 
 
 def smoothed_optimum(eps: float, vocab_size: int) -> float:
@@ -100,7 +95,7 @@ def smoothed_optimum(eps: float, vocab_size: int) -> float:
 
 
 def _optimum_inputs(generator: torch.Generator) -> Inputs:
-    return (round(float(torch.rand(1, generator=generator)) * 0.9, 3), _randint(generator, 2, 50_000)), {}
+    return (round(float(torch.rand(1, generator=generator)) * 0.9, 3), random_int(generator, 2, 50_000)), {}
 
 
 AGREEMENT_TASKS = [

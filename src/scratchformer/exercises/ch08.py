@@ -17,8 +17,8 @@ from __future__ import annotations
 
 import torch
 
-from scratchformer.exercises.ch05 import coin, randint
-from scratchformer.exercises.core import Inputs, Task, register
+from scratchformer.exercises.ch05 import coin
+from scratchformer.exercises.core import Inputs, Task, random_int, register
 from scratchformer.metrics import precision_recall_f1, roc_auc
 from scratchformer.mlm import IGNORE_INDEX, mask_tokens, special_tokens_mask
 from scratchformer.models.bert import mean_pool
@@ -41,8 +41,8 @@ def mask_tokens_reference(
 
 
 def _mask_tokens_inputs(generator: torch.Generator) -> Inputs:
-    vocab_size = randint(generator, 6, 40)
-    batch, seq = randint(generator, 1, 4), randint(generator, 2, 30)
+    vocab_size = random_int(generator, 6, 40)
+    batch, seq = random_int(generator, 1, 4), random_int(generator, 2, 30)
     pad_id, cls_id, sep_id, mask_id = 0, 1, 2, 3
     ids = torch.randint(4, vocab_size, (batch, seq), generator=generator)
     lengths = torch.randint(2, seq + 1, (batch,), generator=generator)
@@ -51,7 +51,7 @@ def _mask_tokens_inputs(generator: torch.Generator) -> Inputs:
     ids[positions == (lengths[:, None] - 1)] = sep_id
     ids = ids.masked_fill(positions >= lengths[:, None], pad_id)
     special = special_tokens_mask(ids, [pad_id, cls_id, sep_id])
-    seed = randint(generator, 0, 2**31 - 1)
+    seed = random_int(generator, 0, 2**31 - 1)
     return (ids, special, mask_id, vocab_size, torch.Generator().manual_seed(seed)), {}
 
 
@@ -62,9 +62,9 @@ def mean_pool_reference(hidden: torch.Tensor, attention_mask: torch.Tensor) -> t
 
 def _mean_pool_inputs(generator: torch.Generator) -> Inputs:
     batch, seq, d_model = (
-        randint(generator, 1, 4),
-        randint(generator, 1, 8),
-        randint(generator, 1, 6),
+        random_int(generator, 1, 4),
+        random_int(generator, 1, 8),
+        random_int(generator, 1, 6),
     )
     hidden = 3.0 * torch.randn(batch, seq, d_model, generator=generator) + 1.0
     lengths = torch.randint(1, seq + 1, (batch,), generator=generator)
@@ -87,7 +87,7 @@ def _binary_labels(generator: torch.Generator, n: int) -> torch.Tensor:
 
 
 def _roc_auc_inputs(generator: torch.Generator) -> Inputs:
-    n = randint(generator, 2, 40)
+    n = random_int(generator, 2, 40)
     y_true = _binary_labels(generator, n)
     scores = torch.rand(n, generator=generator) + 0.5 * y_true  # positives score a bit higher
     if coin(generator):  # few distinct values: many ties
@@ -131,7 +131,7 @@ def f1_score_reference(y_true: torch.Tensor, y_pred: torch.Tensor) -> float:
 
 
 def _f1_score_inputs(generator: torch.Generator) -> Inputs:
-    n = randint(generator, 1, 30)
+    n = random_int(generator, 1, 30)
     y_true = (torch.rand(n, generator=generator) < 0.3).long()
     y_pred = torch.where(torch.rand(n, generator=generator) < 0.7, y_true, 1 - y_true)
     if coin(generator, 0.15):  # a classifier that never says "positive"
@@ -152,9 +152,9 @@ def masked_accuracy_reference(logits: torch.Tensor, labels: torch.Tensor) -> flo
 
 def _masked_accuracy_inputs(generator: torch.Generator) -> Inputs:
     batch, seq, vocab = (
-        randint(generator, 1, 3),
-        randint(generator, 1, 10),
-        randint(generator, 2, 12),
+        random_int(generator, 1, 3),
+        random_int(generator, 1, 10),
+        random_int(generator, 2, 12),
     )
     logits = torch.randn(batch, seq, vocab, generator=generator)
     labels = torch.randint(vocab, (batch, seq), generator=generator)
@@ -162,7 +162,7 @@ def _masked_accuracy_inputs(generator: torch.Generator) -> Inputs:
     right = torch.rand(batch, seq, generator=generator) < 0.5
     labels = torch.where(right, logits.argmax(dim=-1), labels)
     ignored = torch.rand(batch, seq, generator=generator) < 0.6
-    ignored.view(-1)[randint(generator, 0, batch * seq - 1)] = False  # at least one label
+    ignored.view(-1)[random_int(generator, 0, batch * seq - 1)] = False  # at least one label
     return (logits, labels.masked_fill(ignored, IGNORE_INDEX)), {}
 
 

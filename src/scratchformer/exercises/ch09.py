@@ -14,28 +14,23 @@ from __future__ import annotations
 
 import torch
 
-from scratchformer.exercises.core import Inputs, Task, register
+from scratchformer.exercises.core import Inputs, Task, random_int, register
 from scratchformer.serve.batching import group_into_batches
 from scratchformer.serve.load import percentile
 
 
-def _randint(generator: torch.Generator, low: int, high: int) -> int:
-    """A uniform integer in ``[low, high]``."""
-    return int(torch.randint(low, high + 1, (1,), generator=generator))
-
-
 def _group_inputs(generator: torch.Generator) -> Inputs:
-    n = _randint(generator, 0, 12)
-    sizes = [_randint(generator, 1, 8) for _ in range(n)]
-    return (sizes, _randint(generator, 1, 10)), {}
+    n = random_int(generator, 0, 12)
+    sizes = [random_int(generator, 1, 8) for _ in range(n)]
+    return (sizes, random_int(generator, 1, 10)), {}
 
 
 def _percentile_inputs(generator: torch.Generator) -> Inputs:
-    n = _randint(generator, 1, 30)
+    n = random_int(generator, 1, 30)
     latencies = (torch.rand(n, generator=generator, dtype=torch.float64) * 0.2).tolist()
     # the edges and the usual suspects first, then any q
-    q = [0.0, 50.0, 95.0, 100.0, 99.0][_randint(generator, 0, 4)]
-    if _randint(generator, 0, 1):
+    q = [0.0, 50.0, 95.0, 100.0, 99.0][random_int(generator, 0, 4)]
+    if random_int(generator, 0, 1):
         q = round(float(torch.rand(1, generator=generator)) * 100, 2)
     return (latencies, q), {}
 
@@ -59,9 +54,9 @@ def group_by_padded_tokens_reference(lengths: list[int], budget: int) -> list[li
 
 
 def _padded_inputs(generator: torch.Generator) -> Inputs:
-    n = _randint(generator, 0, 15)
-    lengths = [_randint(generator, 1, 40) for _ in range(n)]
-    return (lengths, _randint(generator, 8, 120)), {}
+    n = random_int(generator, 0, 15)
+    lengths = [random_int(generator, 1, 40) for _ in range(n)]
+    return (lengths, random_int(generator, 8, 120)), {}
 
 
 AGREEMENT_TASKS = [

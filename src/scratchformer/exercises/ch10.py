@@ -16,15 +16,10 @@ from __future__ import annotations
 
 import torch
 
-from scratchformer.exercises.core import Inputs, Task, register
+from scratchformer.exercises.core import Inputs, Task, random_int, register
 from scratchformer.functional import perplexity
 from scratchformer.generate import top_k_filter, top_p_filter
 from scratchformer.models.gpt2 import GPT2, GPT2Config
-
-
-def _randint(generator: torch.Generator, low: int, high: int) -> int:
-    """A uniform integer in ``[low, high]``."""
-    return int(torch.randint(low, high + 1, (1,), generator=generator))
 
 
 def count_parameters_by_building(config: GPT2Config) -> int:
@@ -37,33 +32,33 @@ def count_parameters_by_building(config: GPT2Config) -> int:
 
 
 def _config_inputs(generator: torch.Generator) -> Inputs:
-    n_head = _randint(generator, 1, 4)
+    n_head = random_int(generator, 1, 4)
     config = GPT2Config(
-        vocab_size=_randint(generator, 2, 300),
-        n_positions=_randint(generator, 1, 64),
-        n_embd=n_head * _randint(generator, 1, 8),
-        n_layer=_randint(generator, 1, 3),
+        vocab_size=random_int(generator, 2, 300),
+        n_positions=random_int(generator, 1, 64),
+        n_embd=n_head * random_int(generator, 1, 8),
+        n_layer=random_int(generator, 1, 3),
         n_head=n_head,
-        n_inner=[None, _randint(generator, 1, 40)][_randint(generator, 0, 1)],
+        n_inner=[None, random_int(generator, 1, 40)][random_int(generator, 0, 1)],
     )
     return (config,), {}
 
 
 def _logits(generator: torch.Generator) -> torch.Tensor:
     """Random logits ``(rows, vocab)``, half the time with many ties (rounded to integers)."""
-    shape = (_randint(generator, 1, 4), _randint(generator, 2, 12))
+    shape = (random_int(generator, 1, 4), random_int(generator, 2, 12))
     logits = torch.randn(shape, generator=generator) * 2
-    return logits.round() if _randint(generator, 0, 1) else logits
+    return logits.round() if random_int(generator, 0, 1) else logits
 
 
 def _top_k_inputs(generator: torch.Generator) -> Inputs:
     logits = _logits(generator)
-    return (logits, _randint(generator, 1, logits.shape[-1] + 2)), {}
+    return (logits, random_int(generator, 1, logits.shape[-1] + 2)), {}
 
 
 def _top_p_inputs(generator: torch.Generator) -> Inputs:
     p = [1.0, 0.5, 0.9, round(float(torch.rand(1, generator=generator)) * 0.98 + 0.01, 3)]
-    return (_logits(generator), p[_randint(generator, 0, 3)]), {}
+    return (_logits(generator), p[random_int(generator, 0, 3)]), {}
 
 
 def perplexity_from_losses_reference(losses: torch.Tensor, mask: torch.Tensor) -> float:
@@ -77,7 +72,7 @@ def perplexity_from_losses_reference(losses: torch.Tensor, mask: torch.Tensor) -
 
 
 def _losses_inputs(generator: torch.Generator) -> Inputs:
-    batch, seq = _randint(generator, 1, 4), _randint(generator, 2, 10)
+    batch, seq = random_int(generator, 1, 4), random_int(generator, 2, 10)
     losses = torch.rand(batch, seq, generator=generator, dtype=torch.float64) * 4
     lengths = torch.randint(1, seq + 1, (batch,), generator=generator)
     mask = torch.arange(seq)[None, :] < lengths[:, None]

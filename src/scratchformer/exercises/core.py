@@ -27,6 +27,12 @@ import torch
 Inputs = tuple[tuple[Any, ...], dict[str, Any]]
 
 
+def random_int(generator: torch.Generator, low: int, high: int) -> int:
+    """A uniform random integer in ``[low, high]`` (both ends included), drawn from
+    ``generator``: what the chapters' ``make_inputs`` use to pick sizes."""
+    return int(torch.randint(low, high + 1, (1,), generator=generator))
+
+
 def close(expected: Any, actual: Any, *, rtol: float = 1e-4, atol: float = 1e-5) -> bool:
     """Recursive equality: tensors/arrays by shape and ``allclose``, containers by item."""
     if isinstance(expected, torch.Tensor):
