@@ -55,6 +55,38 @@ def test_extract_sentence_pairs_aligns_fields_and_filters():
     ]  # misaligned field counts and ';' or '/' alternatives are skipped
 
 
+LEXICON_LINES = [
+    *DICTIONARY,
+    "anfangen; beginnen {vi} :: to begin; to start\n",
+    "kommst du mit {phrase} :: are you coming\n",  # the held-out sentence, unpunctuated
+    "Hand {f}; Hände {pl} | von der Hand in den Mund leben :: hand; hands | to live from hand to mouth\n",
+]
+
+
+def test_extract_lexicon_pairs_keeps_words_and_phrases_not_sentences():
+    assert data.extract_lexicon_pairs(LEXICON_LINES) == [
+        ("Haus", "house"),
+        ("Heim", "home"),  # the next field lists 2 German, 1 English sentence: skipped
+        ("Frage", "question"),
+        ("Ja.", "Yes."),  # one word: not a sentence
+        ("Lage", "situation"),
+        ("anfangen", "to begin"),
+        ("beginnen", "to start"),
+        ("kommst du mit", "are you coming"),
+        ("Hand", "hand"),
+        ("Hände", "hands"),
+        ("von der Hand in den Mund leben", "to live from hand to mouth"),
+    ]  # "Abfall" has misaligned fields
+
+
+def test_extract_lexicon_pairs_drops_held_out_lines_and_their_look_alikes():
+    pairs = data.extract_lexicon_pairs(LEXICON_LINES, held_out=["Kommst du mit?"])
+    germans = [de for de, _ in pairs]
+    assert "Frage" not in germans and "Ja." not in germans  # the line holding the sentence
+    assert "kommst du mit" not in germans  # equal up to case and punctuation
+    assert "Haus" in germans and "von der Hand in den Mund leben" in germans
+
+
 def test_split_pairs_by_hash_is_fixed_and_keeps_a_source_in_one_split():
     pairs = [(f"Satz {i}.", f"Sentence {i}.") for i in range(2000)]
     pairs += [("Satz 7.", "Clause 7.")]  # a second translation of one sentence
@@ -165,6 +197,25 @@ def test_de_en_has_fixed_disjoint_splits():
         assert not any("{" in de or "[" in en or "/" in en for de, en in zip(split["de"], split["en"]))
     assert not set(splits["train"]["de"]) & set(splits["test"]["de"])
     assert data.load_de_en()["test"]["en"] == splits["test"]["en"]
+
+
+def test_de_en_lexicon_is_large_and_holds_out_every_evaluation_line():
+    lexicon = data.load_de_en_lexicon()
+    assert lexicon.column_names == ["de", "en"] and len(lexicon) > 200_000
+    splits = data.load_de_en()
+    held = set(splits["validation"]["de"]) | set(splits["test"]["de"])
+    lines = (data.require("de_en") / "de-en").read_text(encoding="utf-8").splitlines()
+    held_fields, other_fields = set(), set()
+    for line in lines:
+        fields = corpora._aligned_fields(line)
+        on_held_line = any(de in held for de, _ in fields)
+        options = {option.strip() for de, _ in fields for option in de.split("; ")}
+        (held_fields if on_held_line else other_fields).update(options)
+    only_on_held_lines = held_fields - other_fields - held  # e.g. a test sentence's headword
+    assert len(only_on_held_lines) > 100
+    germans = set(lexicon["de"])
+    assert not germans & only_on_held_lines
+    assert not {corpora._words(de) for de in held} & {corpora._words(de) for de in germans}
 
 
 def test_multi30k_offline_is_a_clear_error():

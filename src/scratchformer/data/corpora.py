@@ -224,21 +224,64 @@ def extract_sentence_pairs(lines: Iterable[str], min_words: int = 3) -> list[tup
     translator should not learn to write alternatives. Duplicates are dropped; first
     occurrence order is kept.
     """
-    seen: set[tuple[str, str]] = set()
-    pairs: list[tuple[str, str]] = []
-    for line in lines:
-        if line.startswith("#") or " :: " not in line:
+    pairs: dict[tuple[str, str], None] = {}  # an ordered set
+    for fields in map(_aligned_fields, lines):
+        for de, en in fields:
+            if _is_sentence(de, min_words) and _is_sentence(en, min_words):
+                pairs[de, en] = None
+    return list(pairs)
+
+
+def extract_lexicon_pairs(
+    lines: Iterable[str], held_out: Iterable[str] = (), min_words: int = 3
+) -> list[tuple[str, str]]:
+    """Extract the Ding dictionary's word and phrase entries as German–English pairs.
+
+    The aligned fields of a line that are not sentences (a field ending in ``.?!`` with
+    at least ``min_words`` words, kept by :func:`extract_sentence_pairs` or skipped for
+    its alternatives): headwords and their forms (``Haus :: house``), phrases and idioms
+    (``von der Hand in den Mund leben :: to live from hand to mouth``). A field listing
+    alternatives (``anfangen; beginnen :: to begin; to start``) gives one pair per
+    alternative when both sides list as many, and nothing otherwise.
+
+    ``held_out`` are German sentences of validation or test splits: a line holding one
+    gives no pair at all, and no pair equals one of them up to case and punctuation,
+    so a lexicon added to the training data teaches nothing about a test sentence
+    beyond what a dictionary lookup of other entries would. Duplicates are dropped.
+    """
+    held = set(held_out)
+    held_words = {_words(text) for text in held}
+    pairs: dict[tuple[str, str], None] = {}
+    for fields in map(_aligned_fields, lines):
+        if any(de in held for de, _ in fields):
             continue
-        german, english = line.rstrip("\n").split(" :: ", 1)
-        de_fields, en_fields = german.split(" | "), english.split(" | ")
-        if len(de_fields) != len(en_fields):
-            continue
-        for de, en in zip(de_fields, en_fields):
-            de, en = _clean(de), _clean(en)
-            if _is_sentence(de, min_words) and _is_sentence(en, min_words) and (de, en) not in seen:
-                seen.add((de, en))
-                pairs.append((de, en))
-    return pairs
+        for de_field, en_field in fields:
+            de_options, en_options = de_field.split("; "), en_field.split("; ")
+            if len(de_options) != len(en_options):
+                continue
+            for de, en in zip(de_options, en_options):
+                de, en = de.strip(), en.strip()
+                sentence = de.endswith(_SENTENCE_END) and len(de.split()) >= min_words
+                if de and en and not sentence and _words(de) not in held_words:
+                    pairs[de, en] = None
+    return list(pairs)
+
+
+def _aligned_fields(line: str) -> list[tuple[str, str]]:
+    """The cleaned ``(German, English)`` field pairs of one dictionary line; none for a
+    comment, a line without `` :: `` or sides with different field counts."""
+    if line.startswith("#") or " :: " not in line:
+        return []
+    german, english = line.rstrip("\n").split(" :: ", 1)
+    de_fields, en_fields = german.split(" | "), english.split(" | ")
+    if len(de_fields) != len(en_fields):
+        return []
+    return [(_clean(de), _clean(en)) for de, en in zip(de_fields, en_fields)]
+
+
+def _words(text: str) -> str:
+    """``text`` lower-cased with punctuation removed: equal for near-identical entries."""
+    return " ".join(re.sub(r"[^\w\s]", " ", text.lower()).split())
 
 
 def _clean(field: str) -> str:
