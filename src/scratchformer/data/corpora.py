@@ -261,8 +261,7 @@ def extract_lexicon_pairs(
                 continue
             for de, en in zip(de_options, en_options):
                 de, en = de.strip(), en.strip()
-                sentence = de.endswith(_SENTENCE_END) and len(de.split()) >= min_words
-                if de and en and not sentence and _words(de) not in held_words:
+                if de and en and not _ends_sentence(de, min_words) and _words(de) not in held_words:
                     pairs[de, en] = None
     return list(pairs)
 
@@ -288,13 +287,14 @@ def _clean(field: str) -> str:
     return " ".join(_TAG.sub("", field).split())
 
 
+def _ends_sentence(text: str, min_words: int) -> bool:
+    """Whether ``text`` is sentence-like: ends in ``.?!`` and has ``min_words`` words."""
+    return text.endswith(_SENTENCE_END) and len(text.split()) >= min_words
+
+
 def _is_sentence(text: str, min_words: int) -> bool:
-    return (
-        text.endswith(_SENTENCE_END)
-        and ";" not in text
-        and "/" not in text
-        and len(text.split()) >= min_words
-    )
+    """A sentence without alternatives (``;`` or ``/``): one a translator may learn."""
+    return _ends_sentence(text, min_words) and ";" not in text and "/" not in text
 
 
 def split_pairs_by_hash(
