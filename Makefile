@@ -12,6 +12,11 @@ STAMP  := $(VENV)/.scratchformer-setup
 JOBS   ?= 2
 # Tests run $(JOBS) workers on as many cores: one torch thread each (a second one only spins).
 TEST_ENV := HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 OMP_NUM_THREADS=1
+# Set-up only: a machine without internet access (CI) keeps the web-only corpora (Multi30k)
+# in ../shared/data; the fetch copies them from there instead of downloading them.
+ifneq ($(wildcard ../shared/data/multi30k),)
+export SCRATCHFORMER_DATA_MIRROR ?= $(abspath ../shared/data)
+endif
 
 .PHONY: setup system book test unit notebooks bench clean
 

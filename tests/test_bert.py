@@ -407,7 +407,7 @@ def minilm_dir() -> Path:
 def sentences() -> list[str]:
     """About 350 real texts: text messages, Shakespeare speeches (some beyond MAX_LEN
     tokens), German sentences with their English translations."""
-    pairs = data.load_de_en()["train"]
+    pairs = data.load_de_en("ding")["train"]
     return (
         data.load_sms_spam()["text"][::40][:120]
         + data.load_shakespeare()["text"][::260][:120]

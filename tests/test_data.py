@@ -188,7 +188,7 @@ def test_sms_spam_hub_gets_the_offline_schema(monkeypatch):
 
 
 def test_de_en_has_fixed_disjoint_splits():
-    splits = data.load_de_en()
+    splits = data.load_de_en("ding")
     assert list(splits) == ["train", "validation", "test"]
     assert len(splits["train"]) > 13_000 and 600 < len(splits["test"]) < 1000
     for split in splits.values():
@@ -196,13 +196,13 @@ def test_de_en_has_fixed_disjoint_splits():
         assert all(de[-1] in ".?!" and en[-1] in ".?!" for de, en in zip(split["de"], split["en"]))
         assert not any("{" in de or "[" in en or "/" in en for de, en in zip(split["de"], split["en"]))
     assert not set(splits["train"]["de"]) & set(splits["test"]["de"])
-    assert data.load_de_en()["test"]["en"] == splits["test"]["en"]
+    assert data.load_de_en("ding")["test"]["en"] == splits["test"]["en"]
 
 
 def test_de_en_lexicon_is_large_and_holds_out_every_evaluation_line():
     lexicon = data.load_de_en_lexicon()
     assert lexicon.column_names == ["de", "en"] and len(lexicon) > 200_000
-    splits = data.load_de_en()
+    splits = data.load_de_en("ding")
     held = set(splits["validation"]["de"]) | set(splits["test"]["de"])
     lines = (data.require("de_en") / "de-en").read_text(encoding="utf-8").splitlines()
     held_fields, other_fields = set(), set()
@@ -218,10 +218,8 @@ def test_de_en_lexicon_is_large_and_holds_out_every_evaluation_line():
     assert not {corpora._words(de) for de in held} & {corpora._words(de) for de in germans}
 
 
-def test_multi30k_offline_is_a_clear_error():
-    with pytest.raises(HubUnreachableError, match=r"load_de_en\('ding'\)"):
-        data.load_de_en("multi30k")
-    with pytest.raises(ValueError, match="choose one of"):
+def test_unknown_de_en_source_is_a_clear_error():
+    with pytest.raises(ValueError, match=r"choose one of \('multi30k', 'ding'\)"):
         data.load_de_en("europarl")
 
 

@@ -63,7 +63,7 @@ def corpus_strings() -> list[str]:
     """Thousands of real strings: Shakespeare lines, SMS texts, German and English sentences."""
     lines = data.shakespeare_text().splitlines()
     sms = data.load_sms_spam()["text"]
-    pairs = data.load_de_en()["train"]
+    pairs = data.load_de_en("ding")["train"]
     return lines[:4000:2] + list(sms[:1500]) + list(pairs["de"][:1000]) + list(pairs["en"][:1000])
 
 

