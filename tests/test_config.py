@@ -1,4 +1,5 @@
 import pytest
+import torch
 
 from scratchformer import config
 
@@ -38,3 +39,25 @@ def test_only_config_reads_the_profile_variable():
         if config.ENV_VAR in path.read_text(encoding="utf-8")
     ]
     assert readers == ["config.py"]
+
+
+def test_gpu_sizes_apply_to_the_full_profile_on_cuda_only(monkeypatch):
+    monkeypatch.setenv(config.ENV_VAR, "full")
+    monkeypatch.setattr(config, "default_device", lambda: torch.device("cuda"))
+    assert config.choose(quick=1, full=2, gpu=3) == 3
+    assert config.choose(quick=1, full=2) == 2  # no GPU size given: the full one
+    monkeypatch.setattr(config, "default_device", lambda: torch.device("cpu"))
+    assert config.choose(quick=1, full=2, gpu=3) == 2
+    monkeypatch.setenv(config.ENV_VAR, "quick")
+    monkeypatch.setattr(config, "default_device", lambda: torch.device("cuda"))
+    assert config.choose(quick=1, full=2, gpu=3) == 1
+
+
+def test_default_device_prefers_cuda_then_mps(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: False)
+    assert config.default_device() == torch.device("cpu")
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: True)
+    assert config.default_device() == torch.device("mps")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert config.default_device() == torch.device("cuda")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import pytest
@@ -11,7 +12,10 @@ from scratchformer.checkpoints import CheckpointError
 from scratchformer.models import Seq2SeqConfig, Transformer
 from scratchformer.train import (
     Seq2SeqTrainConfig,
+    average_epoch_weights,
+    average_weights,
     best_weights_path,
+    epoch_weights_path,
     evaluate_loss,
     noam_learning_rate,
     read_checkpoint,
@@ -126,12 +130,36 @@ def test_resume_refuses_other_settings_and_other_models(tmp_path) -> None:
         train_seq2seq(wider, TRAIN, VAL, Seq2SeqTrainConfig(epochs=2, max_tokens=160, progress=False), checkpoint=path)
 
 
-def test_time_limit_stops_and_checkpoints(tmp_path) -> None:
+def test_step_budget_stops_mid_epoch_checkpoints_and_resumes_to_a_larger_budget(tmp_path) -> None:
     path = tmp_path / "run.pt"
-    config = Seq2SeqTrainConfig(epochs=50, max_tokens=160, max_seconds=0.5, progress=False)
-    history = train_seq2seq(new_model(), TRAIN, VAL, config, checkpoint=path)
-    assert history.seconds >= 0.5 and len(history.val_loss) < 50
-    assert len(read_checkpoint(path)["history"]["step_loss"]) == history.steps
+    budget = Seq2SeqTrainConfig(epochs=50, max_tokens=160, max_steps=13, progress=False)
+    history = train_seq2seq(new_model(), TRAIN, VAL, budget, checkpoint=path)
+    assert history.steps == 13 == history.epoch_steps[-1] and len(history.val_loss) < 50
+    assert len(read_checkpoint(path)["history"]["step_loss"]) == 13
+    longer = dataclasses.replace(budget, max_steps=20)
+    resumed = train_seq2seq(new_model(), TRAIN, VAL, longer, checkpoint=path)
+    uninterrupted = train_seq2seq(new_model(), TRAIN, VAL, longer)
+    assert resumed.steps == 20 and resumed.step_loss[13:] == uninterrupted.step_loss[13:]
+    with pytest.raises(ValueError, match="max_steps must be an integer >= 1"):
+        Seq2SeqTrainConfig(max_steps=0)
+
+
+def test_the_last_epochs_are_kept_and_averaged(tmp_path) -> None:
+    path = tmp_path / "run.pt"
+    model = new_model()
+    train_seq2seq(model, TRAIN, VAL, dataclasses.replace(CONFIG, keep_epochs=2), checkpoint=path)
+    assert sorted(p.name for p in tmp_path.glob("run.epoch*.pt")) == ["run.epoch2.pt", "run.epoch3.pt"]
+    last = {name: t.clone() for name, t in model.state_dict().items()}
+    assert all(torch.equal(last[n], t) for n, t in read_checkpoint(epoch_weights_path(path, 3))["model"].items())
+    second = read_checkpoint(epoch_weights_path(path, 2))["model"]
+    average_epoch_weights(model, path, [2, 3])
+    for name, averaged in model.state_dict().items():
+        torch.testing.assert_close(averaged, (second[name] + last[name]) / 2)
+    assert not torch.equal(model.state_dict()["src_embedding.weight"], last["src_embedding.weight"])
+    with pytest.raises(FileNotFoundError, match=r"run\.epoch1\.pt missing.*keep_epochs"):
+        average_epoch_weights(model, path, [1, 2, 3])
+    with pytest.raises(ValueError, match="different parameters"):
+        average_weights([second, {"other": torch.zeros(1)}])
 
 
 def test_save_atomically_keeps_the_old_file_when_writing_fails(tmp_path) -> None:

@@ -22,11 +22,10 @@ def report() -> str:
 
     import torch
 
-    from scratchformer.config import get_profile
+    from scratchformer.config import default_device, get_profile
 
-    device = "cuda" if torch.cuda.is_available() else "cpu"
     line = (
-        f"scratchformer {__version__} | torch {torch.__version__} ({device}) | "
+        f"scratchformer {__version__} | torch {torch.__version__} | device: {default_device()} | "
         f"python {platform.python_version()} | profile: {get_profile()}"
     )
     print(line)

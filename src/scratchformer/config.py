@@ -11,12 +11,18 @@ The profile is read from the environment variable ``SCRATCHFORMER_PROFILE``. Not
 never read it themselves; they call :func:`choose` so that each size is written once::
 
     n_merges = choose(quick=200, full=2_000)
+
+A size may also name what the full profile uses on a CUDA GPU (Colab), where a larger
+model trains in minutes: ``choose(quick=64, full=256, gpu=512)``. The device itself
+comes from :func:`default_device`: CUDA, then Apple's MPS, then the CPU.
 """
 
 from __future__ import annotations
 
 import os
 from typing import Literal, TypeVar
+
+import torch
 
 Profile = Literal["quick", "full"]
 PROFILES: tuple[Profile, ...] = ("quick", "full")
@@ -50,13 +56,35 @@ def get_profile() -> Profile:
     return name  # type: ignore[return-value]
 
 
-def choose(*, quick: T, full: T) -> T:
+_UNSET: object = object()
+
+
+def choose(*, quick: T, full: T, gpu: T = _UNSET) -> T:  # type: ignore[assignment]
     """Pick the value for the active profile: ``choose(quick=2, full=6)``.
 
     Every size that depends on the profile goes through this function, so that a
-    notebook states both of its sizes side by side and in one place.
+    notebook states its sizes side by side and in one place. ``gpu``, when given, is
+    the full profile's value on a machine with a CUDA GPU.
     """
-    return quick if get_profile() == "quick" else full
+    if get_profile() == "quick":
+        return quick
+    if gpu is not _UNSET and default_device().type == "cuda":
+        return gpu
+    return full
+
+
+def default_device() -> torch.device:
+    """The fastest device here: CUDA, then Apple's MPS, then the CPU.
+
+    Chapters put their models there (``model.to(default_device())``); the training
+    loops, decoding and evaluation then move every batch to the model's device.
+    """
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    mps = getattr(torch.backends, "mps", None)
+    if mps is not None and mps.is_available():
+        return torch.device("mps")
+    return torch.device("cpu")
 
 
 def is_quick() -> bool:

@@ -9,8 +9,10 @@
 * a progress bar with the loss and tokens/s, and the validation loss (plain
   cross-entropy, no smoothing) after every epoch;
 * a checkpoint every ``checkpoint_every`` steps and after every epoch, written atomically,
-  and a copy of the weights of the epoch with the lowest validation loss
-  (:func:`restore_best_weights` loads them: early stopping without stopping).
+  a copy of the weights of the epoch with the lowest validation loss
+  (:func:`restore_best_weights` loads them: early stopping without stopping), and, if
+  asked, the weights at the end of the last few epochs (:func:`average_epoch_weights`
+  loads their mean: checkpoint averaging).
   Given an existing checkpoint, :func:`train_seq2seq` resumes from it *exactly*: model,
   optimiser, position in the epoch, history and the random state of dropout are
   restored, so an interrupted and resumed run ends with the same weights as one that
@@ -22,7 +24,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -44,7 +46,7 @@ class Seq2SeqTrainConfig:
     """How :func:`train_seq2seq` trains.
 
     Attributes:
-        epochs: passes over the training pairs (the most; ``max_seconds`` may stop
+        epochs: passes over the training pairs (the most; ``max_steps`` may stop
             earlier).
         max_tokens: padded tokens per batch (batch size times the longest side).
         warmup_steps: steps of learning-rate warm-up.
@@ -53,9 +55,13 @@ class Seq2SeqTrainConfig:
         weight_decay: AdamW's decoupled weight decay, on matrices only.
         betas, eps: AdamW's moment decay rates and denominator term (the paper's).
         grad_clip: largest global gradient norm (``None``: no clipping).
-        max_seconds: stop after this much training time (``None``: no limit); time
-            spent before a resume counts.
+        max_steps: stop after this many optimiser steps (``None``: no limit), counted
+            across resumptions. A budget in steps, not seconds, makes a run give the same
+            model on every machine, however fast or loaded.
         checkpoint_every: also checkpoint every this many steps (besides every epoch).
+        keep_epochs: keep the weights of the last this many epochs next to the
+            checkpoint (:func:`epoch_weights_path`), for :func:`average_epoch_weights`;
+            0 keeps none.
         seed: seeds the batch grouping and order of every epoch.
         progress: show a progress bar.
     """
@@ -69,8 +75,9 @@ class Seq2SeqTrainConfig:
     betas: tuple[float, float] = (0.9, 0.98)
     eps: float = 1e-9
     grad_clip: float | None = 1.0
-    max_seconds: float | None = None
+    max_steps: int | None = None
     checkpoint_every: int = 500
+    keep_epochs: int = 0
     seed: int = 0
     progress: bool = True
 
@@ -83,13 +90,15 @@ class Seq2SeqTrainConfig:
             raise ValueError(f"label_smoothing must lie in [0, 1), got {self.label_smoothing}.")
         if self.grad_clip is not None and not self.grad_clip > 0:
             raise ValueError(f"grad_clip must be > 0 or None, got {self.grad_clip}.")
-        if self.max_seconds is not None and not self.max_seconds > 0:
-            raise ValueError(f"max_seconds must be > 0 or None, got {self.max_seconds}.")
+        if self.max_steps is not None and (isinstance(self.max_steps, bool) or self.max_steps < 1):
+            raise ValueError(f"max_steps must be an integer >= 1 or None, got {self.max_steps!r}.")
+        if self.keep_epochs < 0:
+            raise ValueError(f"keep_epochs must be >= 0, got {self.keep_epochs}.")
 
 
 # Settings that may change between a run and its resumption: they do not change what
 # the finished steps computed.
-_RESUMABLE_CHANGES = {"epochs", "max_seconds", "checkpoint_every", "progress"}
+_RESUMABLE_CHANGES = {"epochs", "max_steps", "checkpoint_every", "keep_epochs", "progress"}
 
 
 @dataclass
@@ -99,7 +108,8 @@ class Seq2SeqHistory:
     Attributes:
         step_loss: the training loss (label-smoothed) of every step.
         step_lr: the learning rate of every step.
-        epoch_steps: the step count at the end of each epoch (or where time ran out).
+        epoch_steps: the step count at the end of each epoch (or where ``max_steps``
+            stopped the last one).
         train_loss: mean training loss over each epoch's steps.
         val_loss: validation cross-entropy (nats per target token) after each epoch.
         tokens: real tokens trained on (source + predicted target).
@@ -186,8 +196,8 @@ def train_seq2seq(
         train_pairs, val_pairs: ``(source ids, target ids)`` with targets ``BOS ... EOS``.
         config: the :class:`Seq2SeqTrainConfig`.
         checkpoint: file to save the training state to (and resume from when it
-            exists), next to the best epoch's weights (:func:`best_weights_path`);
-            ``None``: no checkpoints.
+            exists), next to the best epoch's weights (:func:`best_weights_path`) and
+            the last ``keep_epochs`` epochs' weights; ``None``: no checkpoints.
         on_epoch: called as ``on_epoch(epoch, history)`` after each epoch.
 
     Returns:
@@ -227,7 +237,7 @@ def train_seq2seq(
             )
 
     model.train()
-    out_of_time = False
+    out_of_steps = False
     for epoch in range(state["epoch"], config.epochs):
         generator = torch.Generator().manual_seed(config.seed * 100_003 + epoch)
         batches = length_buckets(lengths, config.max_tokens, generator)
@@ -259,28 +269,37 @@ def train_seq2seq(
             bar.set_postfix(
                 loss=f"{history.step_loss[-1]:.3f}", tok_s=f"{history.tokens_per_second:,.0f}", refresh=False
             )
-            out_of_time = config.max_seconds is not None and history.seconds >= config.max_seconds
-            if out_of_time or history.steps % config.checkpoint_every == 0:
+            out_of_steps = config.max_steps is not None and history.steps >= config.max_steps
+            if out_of_steps or history.steps % config.checkpoint_every == 0:
                 save(epoch, position + 1)
-            if out_of_time:
+            if out_of_steps:
                 break
         bar.close()
         history.epoch_steps.append(history.steps)
         history.train_loss.append(sum(history.step_loss[epoch_start:]) / max(history.steps - epoch_start, 1))
         history.val_loss.append(evaluate_loss(model, val_pairs, pad_id, config.max_tokens))
-        if checkpoint is not None and history.val_loss[-1] <= min(history.val_loss):
-            save_atomically(
-                {"model": model.state_dict(), "epoch": epoch + 1, "val_loss": history.val_loss[-1]},
-                best_weights_path(checkpoint),
-            )
-        if not out_of_time:
+        if checkpoint is not None:
+            _save_epoch_weights(model, checkpoint, epoch + 1, history.val_loss, config.keep_epochs)
+        if not out_of_steps:
             save(epoch + 1, 0)
         if on_epoch is not None:
             on_epoch(epoch + 1, history)
-        if out_of_time:
+        if out_of_steps:
             break
     model.eval()
     return history
+
+
+def _save_epoch_weights(
+    model: nn.Module, checkpoint: str | Path, epoch: int, val_losses: list[float], keep: int
+) -> None:
+    """After an epoch: the best epoch's weights, and the last ``keep`` epochs' weights."""
+    weights = {"model": model.state_dict(), "epoch": epoch, "val_loss": val_losses[-1]}
+    if val_losses[-1] <= min(val_losses):
+        save_atomically(weights, best_weights_path(checkpoint))
+    if keep > 0:
+        save_atomically(weights, epoch_weights_path(checkpoint, epoch))
+        epoch_weights_path(checkpoint, epoch - keep).unlink(missing_ok=True)
 
 
 def best_weights_path(checkpoint: str | Path) -> Path:
@@ -301,6 +320,53 @@ def restore_best_weights(model: nn.Module, checkpoint: str | Path) -> dict[str, 
     return {"epoch": saved["epoch"], "val_loss": saved["val_loss"]}
 
 
+def epoch_weights_path(checkpoint: str | Path, epoch: int) -> Path:
+    """Where :func:`train_seq2seq` keeps the weights at the end of ``epoch`` (from 1):
+    ``<name>.epoch<N>.pt`` (only for the last ``keep_epochs`` epochs)."""
+    checkpoint = Path(checkpoint)
+    return checkpoint.with_name(f"{checkpoint.stem}.epoch{epoch}{checkpoint.suffix}")
+
+
+def average_weights(state_dicts: Sequence[Mapping[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
+    """The element-wise mean of several state dicts of one model.
+
+    Checkpoint averaging (Vaswani et al., 2017, section 6.1): the weights at the ends of
+    the last few epochs lie around a valley of the loss; their mean often lies nearer its
+    floor than any of them, and it costs no training. Tensors that are not floating
+    point (step counters, say) are taken from the last state dict.
+    """
+    if not state_dicts:
+        raise ValueError("average_weights needs at least one state dict.")
+    names = list(state_dicts[-1])
+    for other in state_dicts[:-1]:
+        if list(other) != names:
+            raise ValueError("the state dicts hold different parameters: not one model's weights.")
+    return {
+        name: torch.stack([s[name] for s in state_dicts]).mean(dim=0)
+        if state_dicts[-1][name].is_floating_point()
+        else state_dicts[-1][name]
+        for name in names
+    }
+
+
+def average_epoch_weights(model: nn.Module, checkpoint: str | Path, epochs: Sequence[int]) -> None:
+    """Load the mean of the weights kept at the end of ``epochs`` into ``model``.
+
+    Raises:
+        FileNotFoundError: an epoch's weights were not kept (train with ``keep_epochs``
+            at least as large as the span of ``epochs``).
+    """
+    paths = [epoch_weights_path(checkpoint, epoch) for epoch in epochs]
+    missing = [str(path) for path in paths if not path.is_file()]
+    if missing:
+        raise FileNotFoundError(
+            f"no weights kept for epochs {list(epochs)}: {', '.join(missing)} missing. Train "
+            "with Seq2SeqTrainConfig(keep_epochs=...) covering those epochs."
+        )
+    averaged = average_weights([read_checkpoint(path)["model"] for path in paths])
+    load_checkpoint(model, averaged, source=f"the mean of epochs {list(epochs)}")
+
+
 def _pair_lengths(pairs: Sequence[TokenPair]) -> list[int]:
     return [max(len(src), len(tgt) - 1) for src, tgt in pairs]
 
@@ -319,8 +385,8 @@ def _resume(
         listing = ", ".join(f"{n}: {saved['config'][n]!r} -> {ours.get(n)!r}" for n in changed)
         raise ValueError(
             f"the checkpoint {path} was written with other training settings ({listing}). "
-            "Resume with the same settings (only epochs, max_seconds, checkpoint_every and "
-            "progress may change), or delete the checkpoint to start afresh."
+            "Resume with the same settings (only epochs, max_steps, checkpoint_every, "
+            "keep_epochs and progress may change), or delete the checkpoint to start afresh."
         )
     load_checkpoint(model, saved["model"], source=f"checkpoint {path}")
     optimizer.load_state_dict(saved["optimizer"])
@@ -338,7 +404,10 @@ __all__ = [
     "EpochCallback",
     "Seq2SeqHistory",
     "Seq2SeqTrainConfig",
+    "average_epoch_weights",
+    "average_weights",
     "best_weights_path",
+    "epoch_weights_path",
     "evaluate_loss",
     "restore_best_weights",
     "train_seq2seq",
