@@ -355,9 +355,21 @@ def test_attention_cache_with_a_padding_mask_over_all_keys() -> None:
     torch.testing.assert_close(torch.cat([first, rest], dim=1), full)
 
 
-def test_attention_cache_is_for_self_attention_only() -> None:
-    attention = MultiHeadAttention(AttentionConfig(d_model=8, n_heads=2))
-    x, memory = torch.randn(1, 2, 8), torch.randn(1, 3, 8)
-    with pytest.raises(ValueError, match=r"kv_cache works for self-attention only"):
-        attention(x, memory, memory, kv_cache=KVCache())
+def test_cross_attention_cache_projects_the_memory_once() -> None:
+    torch.manual_seed(0)
+    attention = MultiHeadAttention(AttentionConfig(d_model=8, n_heads=2)).double()
+    x, memory = torch.randn(2, 5, 8, dtype=torch.float64), torch.randn(2, 3, 8, dtype=torch.float64)
+    padding = torch.tensor([[False, False, True], [False, False, False]])
+    full, _ = attention(x, memory, memory, padding)
+    cache = KVCache()
+    steps = [attention(x[:, i : i + 1], memory, memory, padding, kv_cache=cache)[0] for i in range(5)]
+    torch.testing.assert_close(torch.cat(steps, dim=1), full)
+    assert len(cache) == 3  # the memory's positions, projected on the first call only
+    cached_keys = cache.keys
+    attention(x[:, :1], memory, memory, padding, kv_cache=cache)
+    assert cache.keys is cached_keys
+    with pytest.raises(ValueError, match="kv_cache needs self-attention .* or cross-attention"):
+        attention(x, memory, memory.clone(), kv_cache=KVCache())
+    with pytest.raises(ValueError, match="cross-attention cache cannot be causal"):
+        attention(x, memory, memory, causal=True, kv_cache=KVCache())
     assert repr(KVCache()) == "KVCache(length=0)"

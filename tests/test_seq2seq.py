@@ -130,6 +130,28 @@ def manual_greedy(m: Transformer, src: torch.Tensor, steps: int) -> torch.Tensor
     return ys[:, 1:]
 
 
+@pytest.mark.parametrize("norm_first", [False, True], ids=["post-LN", "pre-LN"])
+def test_decoding_with_a_cache_equals_decoding_the_whole_prefix(norm_first: bool) -> None:
+    """One token at a time behind a DecoderCache, with beam search's row reordering halfway:
+    every step's logits equal those of a pass over the whole (reordered) prefix."""
+    m = model(norm_first=norm_first)
+    src = tokens(3, 6, 17, 0, [6, 2, 4])
+    memory, mask = m.encode(src), src == PAD
+    tgt = torch.cat([torch.full((3, 1), BOS), tokens(3, 6, 19, 1)], dim=1)
+    cache = m.decoder_cache()
+    for step in range(tgt.shape[1]):
+        if step == 3:  # rows swap places, as beams do
+            rows = torch.tensor([2, 0, 0])
+            tgt, memory, mask = tgt[rows], memory[rows], mask[rows]
+            cache.select(rows)
+        logits = m.decode(tgt[:, step : step + 1], memory, mask, cache=cache)
+        full = m.decode(tgt[:, : step + 1], memory, mask)[:, -1:]
+        torch.testing.assert_close(logits, full)
+        assert len(cache) == step + 1
+    with pytest.raises(ValueError, match="more than the model's max_len"):
+        m.decode(tokens(3, 7, 19, 2), memory, mask, cache=cache)
+
+
 def test_greedy_decode_matches_step_by_step_argmax() -> None:
     m = model(tgt_vocab_size=17)
     with torch.no_grad():
@@ -154,14 +176,18 @@ def test_greedy_decode_pads_rows_that_finished_early() -> None:
     m = model()
     script = torch.tensor([[5, EOS, 7, 8, 9], [5, 6, 7, EOS, 9]])
 
-    def scripted_decode(tgt, memory, memory_padding_mask, tgt_padding_mask=None):  # type: ignore[no-untyped-def]
+    calls = []
+
+    def scripted_decode(tgt, memory, memory_padding_mask, tgt_padding_mask=None, cache=None):  # type: ignore[no-untyped-def]
+        calls.append(tgt.shape[1])  # one new token per step, behind the cache
         logits = torch.zeros(2, tgt.shape[1], 19)
-        logits[torch.arange(2), -1, script[:, tgt.shape[1] - 1]] = 1.0
+        logits[torch.arange(2), -1, script[:, len(calls) - 1]] = 1.0
         return logits
 
     m.decode = scripted_decode  # type: ignore[method-assign]
     out = m.greedy_decode(tokens(2, 5, 17, 0), max_len=10, bos_id=BOS, eos_id=EOS)
     assert out.tolist() == [[5, EOS, PAD, PAD], [5, 6, 7, EOS]]
+    assert calls == [1, 1, 1, 1]
 
 
 def test_longer_than_max_len_is_a_clear_error() -> None:

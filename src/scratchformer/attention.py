@@ -216,13 +216,15 @@ class AttentionConfig:
 
 
 class KVCache:
-    """The keys and values one self-attention layer has already computed.
+    """The keys and values one attention layer has already computed.
 
     A decoder generating token ``t + 1`` needs the keys and values of tokens ``0..t``;
     they do not change once computed (each depends only on its own token and the tokens
     before it), so keeping them makes each new token cost one projection and one
     ``O(t)`` attention row instead of a pass over all ``t`` tokens.
-    :meth:`MultiHeadAttention.forward` extends the cache *in place* when given one.
+    :meth:`MultiHeadAttention.forward` extends a self-attention cache *in place* when
+    given one. A cross-attention cache holds the projected encoder output instead: filled
+    on the first call, reused unchanged on every later one.
 
     Attributes:
         keys, values: ``(batch, n_heads, seq, d_head)`` tensors, or ``None`` while empty.
@@ -243,6 +245,12 @@ class KVCache:
             values = torch.cat([self.values, values], dim=-2)
         self.keys, self.values = keys, values
         return keys, values
+
+    def select(self, rows: torch.Tensor) -> None:
+        """Keep the cached rows ``rows`` ``(new_batch,)``, in that order (beam search
+        reorders its hypotheses every step)."""
+        if self.keys is not None and self.values is not None:
+            self.keys, self.values = self.keys[rows], self.values[rows]
 
     def __repr__(self) -> str:
         return f"KVCache(length={len(self)})"
@@ -293,10 +301,13 @@ class MultiHeadAttention(nn.Module):
                 new keys).
             need_weights: return the per-head attention weights (uses the teaching path,
                 slower); otherwise the fused kernel runs and ``None`` is returned.
-            kv_cache: self-attention only. The new keys and values are appended to the
-                cache and the queries attend to every cached position too: they are the
-                last ``seq_q`` of ``len(kv_cache) + seq_q`` positions, and ``causal``,
-                ``key_padding_mask`` and ``attn_mask`` refer to all of those keys.
+            kv_cache: for self-attention (``query is key is value``), the new keys and
+                values are appended to the cache and the queries attend to every cached
+                position too: they are the last ``seq_q`` of ``len(kv_cache) + seq_q``
+                positions, and ``causal``, ``key_padding_mask`` and ``attn_mask`` refer
+                to all of those keys. For cross-attention (``key is value``, another
+                tensor) an empty cache is filled with the projected ``key`` and ``value``,
+                and a filled one is used instead of projecting them again.
 
         Returns:
             ``(output, weights)``: output ``(batch, seq_q, d_model)``; weights
@@ -306,12 +317,17 @@ class MultiHeadAttention(nn.Module):
         """
         cfg = self.config
         self._check_inputs(query, key, value)
-        if kv_cache is not None and not (query is key and key is value):
+        self_attention = query is key and key is value
+        if kv_cache is not None and not (self_attention or key is value):
             raise ValueError(
-                "kv_cache works for self-attention only: pass the same tensor as query, "
-                "key and value."
+                "kv_cache needs self-attention (the same tensor as query, key and value) or "
+                "cross-attention to one tensor (the same tensor as key and value)."
             )
-        cached = 0 if kv_cache is None else len(kv_cache)
+        if kv_cache is not None and not self_attention and causal:
+            raise ValueError(
+                "causal=True is for self-attention; a cross-attention cache cannot be causal."
+            )
+        cached = 0 if kv_cache is None or not self_attention else len(kv_cache)
         seq_q, seq_k = query.shape[1], cached + key.shape[1]
         if causal and seq_q != key.shape[1]:
             raise ValueError(
@@ -332,9 +348,13 @@ class MultiHeadAttention(nn.Module):
             seq_k,
             query.device,
         )
-        q, k, v = (split_heads(t, cfg.n_heads) for t in self._project(query, key, value))
-        if kv_cache is not None:
-            k, v = kv_cache.update(k, v)
+        if kv_cache is not None and not self_attention and kv_cache.keys is not None:
+            q = split_heads(self._project_query(query), cfg.n_heads)
+            k, v = kv_cache.keys, kv_cache.values  # the memory's, projected on the first call
+        else:
+            q, k, v = (split_heads(t, cfg.n_heads) for t in self._project(query, key, value))
+            if kv_cache is not None:
+                k, v = kv_cache.update(k, v)
         dropout_p = cfg.dropout if self.training else 0.0
         weights = None
         if need_weights:
@@ -361,13 +381,17 @@ class MultiHeadAttention(nn.Module):
         w, b = self.in_proj.weight, self.in_proj.bias
         if query is key and key is value:
             return self.in_proj(query).chunk(3, dim=-1)
-        b_q, b_kv = (None, None) if b is None else (b[:d], b[d:])
-        q = F.linear(query, w[:d], b_q)
+        b_kv = None if b is None else b[d:]
+        q = self._project_query(query)
         if key is value:
             k, v = F.linear(key, w[d:], b_kv).chunk(2, dim=-1)
             return q, k, v
         b_k, b_v = (None, None) if b is None else (b[d : 2 * d], b[2 * d :])
         return q, F.linear(key, w[d : 2 * d], b_k), F.linear(value, w[2 * d :], b_v)
+
+    def _project_query(self, query: torch.Tensor) -> torch.Tensor:
+        d, b = self.config.d_model, self.in_proj.bias
+        return F.linear(query, self.in_proj.weight[:d], None if b is None else b[:d])
 
     def _check_inputs(self, query: torch.Tensor, key: torch.Tensor, value: torch.Tensor) -> None:
         d = self.config.d_model

@@ -15,7 +15,7 @@ padding positions.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 from typing import Literal, NamedTuple
 
@@ -268,15 +268,20 @@ class DecoderLayer(nn.Module):
         memory_padding_mask: torch.Tensor | None = None,
         *,
         need_weights: bool = False,
+        kv_caches: tuple[KVCache, KVCache] | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
         """Decode ``x`` ``(batch, tgt_seq, d_model)`` with ``memory`` ``(batch, src_seq, d_model)``.
 
         Self-attention is always causal (position ``i`` sees ``0..i``).
 
         Args:
-            tgt_padding_mask: bool ``(batch, tgt_seq)``, ``True`` at target padding.
+            tgt_padding_mask: bool ``(batch, tgt_seq)``, ``True`` at target padding
+                (with ``kv_caches``: over the cached positions and ``x``'s).
             memory_padding_mask: bool ``(batch, src_seq)``, ``True`` at source padding.
             need_weights: also return the attention weights.
+            kv_caches: ``(self_attention, cross_attention)`` caches for decoding one
+                step at a time: ``x`` holds the newest positions only; see
+                :meth:`~scratchformer.attention.MultiHeadAttention.forward`.
 
         Returns:
             ``(hidden, self_weights, cross_weights)``: hidden ``(batch, tgt_seq, d_model)``;
@@ -284,10 +289,17 @@ class DecoderLayer(nn.Module):
             ``(batch, n_heads, tgt_seq, src_seq)``, or ``None`` each.
         """
         norm_first = self.config.norm_first
+        self_cache, cross_cache = (None, None) if kv_caches is None else kv_caches
         x, self_weights = _residual(
             x,
             lambda h: self.self_attn(
-                h, h, h, tgt_padding_mask, causal=True, need_weights=need_weights
+                h,
+                h,
+                h,
+                tgt_padding_mask,
+                causal=True,
+                need_weights=need_weights,
+                kv_cache=self_cache,
             ),
             self.norm1,
             self.dropout1,
@@ -296,7 +308,12 @@ class DecoderLayer(nn.Module):
         x, cross_weights = _residual(
             x,
             lambda h: self.cross_attn(
-                h, memory, memory, memory_padding_mask, need_weights=need_weights
+                h,
+                memory,
+                memory,
+                memory_padding_mask,
+                need_weights=need_weights,
+                kv_cache=cross_cache,
             ),
             self.norm2,
             self.dropout2,
@@ -392,6 +409,33 @@ class Encoder(nn.Module):
         return EncoderOutput(x, tuple(all_weights) if need_weights else None)
 
 
+@dataclass
+class DecoderCache:
+    """What a :class:`Decoder` keeps while it writes one token at a time.
+
+    Per layer, a self-attention :class:`~scratchformer.attention.KVCache` (the keys and
+    values of the target tokens written so far) and a cross-attention one (the encoder
+    output projected to keys and values once, not at every step). With it each new
+    token costs one position's work instead of a pass over the whole prefix.
+    """
+
+    self_attn: list[KVCache] = field(default_factory=list)
+    cross_attn: list[KVCache] = field(default_factory=list)
+
+    @classmethod
+    def empty(cls, n_layers: int) -> DecoderCache:
+        return cls([KVCache() for _ in range(n_layers)], [KVCache() for _ in range(n_layers)])
+
+    def __len__(self) -> int:
+        """Target positions cached."""
+        return len(self.self_attn[0]) if self.self_attn else 0
+
+    def select(self, rows: torch.Tensor) -> None:
+        """Keep the rows ``rows`` of every cache, in that order (beam search's reordering)."""
+        for cache in self.self_attn + self.cross_attn:
+            cache.select(rows)
+
+
 class Decoder(nn.Module):
     """``config.n_layers`` :class:`DecoderLayer` s, plus a final :class:`LayerNorm` when pre-LN."""
 
@@ -409,15 +453,28 @@ class Decoder(nn.Module):
         memory_padding_mask: torch.Tensor | None = None,
         *,
         need_weights: bool = False,
+        cache: DecoderCache | None = None,
     ) -> DecoderOutput:
         """Run every layer on ``x`` ``(batch, tgt_seq, d_model)``.
 
-        Arguments as in :meth:`DecoderLayer.forward`.
+        Arguments as in :meth:`DecoderLayer.forward`; with a ``cache``
+        (:meth:`DecoderCache.empty`), ``x`` holds the newest positions only and the
+        cache is extended in place.
         """
+        if cache is not None and len(cache.self_attn) != len(self.layers):
+            raise ValueError(
+                f"the cache has {len(cache.self_attn)} layers, the decoder {len(self.layers)}: "
+                "make it with DecoderCache.empty(n_layers)."
+            )
         self_weights, cross_weights = [], []
-        for layer in self.layers:
+        for i, layer in enumerate(self.layers):
             x, s, c = layer(
-                x, memory, tgt_padding_mask, memory_padding_mask, need_weights=need_weights
+                x,
+                memory,
+                tgt_padding_mask,
+                memory_padding_mask,
+                need_weights=need_weights,
+                kv_caches=None if cache is None else (cache.self_attn[i], cache.cross_attn[i]),
             )
             self_weights.append(s)
             cross_weights.append(c)
@@ -432,6 +489,7 @@ __all__ = [
     "ACTIVATIONS",
     "Activation",
     "Decoder",
+    "DecoderCache",
     "DecoderLayer",
     "DecoderOutput",
     "Dropout",

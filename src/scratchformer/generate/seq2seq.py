@@ -1,7 +1,10 @@
 """Decoding an encoder-decoder model: batched greedy search and beam search.
 
 The source is encoded once; the decoder then writes the target one token at a time,
-starting from BOS, each step reading everything written so far.
+starting from BOS, each step reading everything written so far. A decoder cache
+(:class:`~scratchformer.layers.DecoderCache`) keeps the keys and values of the tokens
+already written and of the encoder output, so each step computes one new position
+instead of the whole prefix again.
 
 * **Greedy search** (:func:`greedy_search`) keeps one hypothesis per source and always
   appends the most likely next token. Fast, but a choice that looks best now can lead to a
@@ -29,6 +32,7 @@ from typing import Protocol
 import torch
 
 from scratchformer.generate.lm import evaluating
+from scratchformer.layers import DecoderCache
 
 
 class Seq2SeqModel(Protocol):
@@ -36,16 +40,26 @@ class Seq2SeqModel(Protocol):
 
     ``config`` has ``pad_id``, ``max_len`` and ``tgt_vocab_size``; ``encode(src, mask)``
     returns the memory ``(batch, src_seq, d_model)``; ``decode(tgt, memory, mask)`` the
-    logits ``(batch, tgt_seq, tgt_vocab_size)``; padding masks are ``True`` at padding.
+    logits ``(batch, tgt_seq, tgt_vocab_size)``, and with ``cache=decoder_cache()`` those
+    of the new tokens ``tgt`` after the cached ones; padding masks are ``True`` at padding.
     """
 
     config: object
 
-    def encode(self, src: torch.Tensor, src_padding_mask: torch.Tensor | None = None) -> torch.Tensor: ...
+    def encode(
+        self, src: torch.Tensor, src_padding_mask: torch.Tensor | None = None
+    ) -> torch.Tensor: ...
 
     def decode(
-        self, tgt: torch.Tensor, memory: torch.Tensor, memory_padding_mask: torch.Tensor | None
+        self,
+        tgt: torch.Tensor,
+        memory: torch.Tensor,
+        memory_padding_mask: torch.Tensor | None,
+        tgt_padding_mask: torch.Tensor | None = None,
+        cache: DecoderCache | None = None,
     ) -> torch.Tensor: ...
+
+    def decoder_cache(self) -> DecoderCache: ...
 
     def eval(self) -> object: ...
 
@@ -160,8 +174,9 @@ def _greedy(
     pad_id = model.config.pad_id  # type: ignore[attr-defined]
     ys = torch.full((memory.shape[0], 1), bos_id, dtype=torch.long, device=memory.device)
     done = torch.zeros(memory.shape[0], dtype=torch.bool, device=memory.device)
+    cache = model.decoder_cache()
     for _ in range(max_len):
-        next_token = model.decode(ys, memory, mask)[:, -1].argmax(dim=-1)
+        next_token = model.decode(ys[:, -1:], memory, mask, cache=cache)[:, -1].argmax(dim=-1)
         next_token = next_token.masked_fill(done, pad_id)
         ys = torch.cat([ys, next_token[:, None]], dim=1)
         done |= next_token == eos_id
@@ -202,7 +217,9 @@ def beam_search(
     for hyps, row, lp in zip(finished, greedy.tolist(), greedy_log_probs):
         tokens = [t for t in row if t != pad_id]
         if all(h.tokens != tokens for h in hyps):
-            hyps.append(Hypothesis(tokens, lp, lp / length_penalty(len(tokens), config.length_penalty)))
+            hyps.append(
+                Hypothesis(tokens, lp, lp / length_penalty(len(tokens), config.length_penalty))
+            )
     return [sorted(hyps, key=lambda h: -h.score)[:k] for hyps in finished]
 
 
@@ -217,8 +234,9 @@ def _beams(
     beam_log_prob[:, 0] = 0.0  # all beams start equal: only the first may expand
     finished: list[list[Hypothesis]] = [[] for _ in range(batch)]
     done = [False] * batch
+    cache = model.decoder_cache()
     for length in range(1, config.max_len + 1):
-        logits = model.decode(tokens, memory, mask)[:, -1].float()
+        logits = model.decode(tokens[:, -1:], memory, mask, cache=cache)[:, -1].float()
         log_probs = torch.log_softmax(logits, dim=-1).view(batch, k, -1)
         vocab = log_probs.shape[-1]
         candidates = (beam_log_prob[:, :, None] + log_probs).view(batch, -1)
@@ -248,7 +266,10 @@ def _beams(
             done[b] = _is_done(finished[b], max(new_log_prob[b]) / penalty, k)
         origins = torch.tensor(new_origin, device=device)
         rows = (torch.arange(batch, device=device)[:, None] * k + origins).view(-1)
-        tokens = torch.cat([tokens[rows], torch.tensor(new_token, device=device).view(-1, 1)], dim=1)
+        tokens = torch.cat(
+            [tokens[rows], torch.tensor(new_token, device=device).view(-1, 1)], dim=1
+        )
+        cache.select(rows)
         beam_log_prob = torch.tensor(new_log_prob, device=device)
         if all(done):
             break
@@ -257,7 +278,9 @@ def _beams(
             penalty = length_penalty(tokens.shape[1] - 1, config.length_penalty)
             for beam, lp in enumerate(beam_log_prob[b].tolist()):
                 if lp > -math.inf:
-                    finished[b].append(Hypothesis(tokens[b * k + beam, 1:].tolist(), lp, lp / penalty))
+                    finished[b].append(
+                        Hypothesis(tokens[b * k + beam, 1:].tolist(), lp, lp / penalty)
+                    )
     return finished
 
 

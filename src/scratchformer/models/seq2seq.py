@@ -23,6 +23,7 @@ from scratchformer.generate import evaluating, greedy_search
 from scratchformer.layers import (
     Activation,
     Decoder,
+    DecoderCache,
     DecoderOutput,
     Dropout,
     Encoder,
@@ -184,6 +185,7 @@ class Transformer(nn.Module):
         memory: torch.Tensor,
         memory_padding_mask: torch.Tensor | None,
         tgt_padding_mask: torch.Tensor | None = None,
+        cache: DecoderCache | None = None,
     ) -> torch.Tensor:
         """Next-token logits ``(batch, tgt_seq, tgt_vocab_size)`` for target ids.
 
@@ -192,10 +194,22 @@ class Transformer(nn.Module):
             memory: :meth:`encode`'s output ``(batch, src_seq, d_model)``.
             memory_padding_mask: the source padding mask (``src == pad_id``), or ``None``
                 if the source has no padding. Required so it is never forgotten.
-            tgt_padding_mask: defaults to ``tgt == pad_id``.
+            tgt_padding_mask: defaults to ``tgt == pad_id`` (without a cache).
+            cache: for writing one token at a time (:meth:`decoder_cache`): ``tgt`` holds
+                only the tokens after the cached ones, the cache is extended in place, and
+                the logits are those a pass over the whole prefix would give for these
+                positions. No target padding mask is applied then unless given: padding
+                written after a row's EOS comes after all its real tokens, which causal
+                attention never lets them see.
         """
-        hidden = self._decode(tgt, memory, memory_padding_mask, tgt_padding_mask, False).hidden
+        hidden = self._decode(
+            tgt, memory, memory_padding_mask, tgt_padding_mask, False, cache
+        ).hidden
         return self.output(hidden)
+
+    def decoder_cache(self) -> DecoderCache:
+        """An empty :class:`~scratchformer.layers.DecoderCache` for :meth:`decode`."""
+        return DecoderCache.empty(self.config.n_decoder_layers)
 
     def forward(self, src: torch.Tensor, tgt: torch.Tensor) -> torch.Tensor:
         """Next-token logits ``(batch, tgt_seq, tgt_vocab_size)``: encode, then decode.
@@ -239,15 +253,21 @@ class Transformer(nn.Module):
         return tokens == self.config.pad_id
 
     def _embed(
-        self, name: str, tokens: torch.Tensor, embedding: nn.Embedding, positions: nn.Module
+        self,
+        name: str,
+        tokens: torch.Tensor,
+        embedding: nn.Embedding,
+        positions: nn.Module,
+        offset: int = 0,
     ) -> torch.Tensor:
-        """Token ids ``(batch, seq)`` -> ``dropout(embedding * sqrt(d_model) + positions)``."""
+        """Token ids ``(batch, seq)`` -> ``dropout(embedding * sqrt(d_model) + positions)``,
+        the first token at position ``offset``."""
         if tokens.dim() != 2 or tokens.is_floating_point() or tokens.dtype == torch.bool:
             raise ValueError(
                 f"{name} must be integer token ids of shape (batch, seq), got dtype "
                 f"{tokens.dtype} and shape {tuple(tokens.shape)}."
             )
-        seq, limit = tokens.shape[1], self.config.max_len
+        seq, limit = offset + tokens.shape[1], self.config.max_len
         if seq > limit:
             raise ValueError(
                 f"{name} has length {seq}, more than the model's max_len {limit}; truncate it "
@@ -260,7 +280,7 @@ class Transformer(nn.Module):
                 f"vocabulary [0, {vocab})."
             )
         x = embedding(tokens) * math.sqrt(self.config.d_model)
-        return self.dropout(positions(x))
+        return self.dropout(positions(x, offset))
 
     def _encode(
         self, src: torch.Tensor, src_padding_mask: torch.Tensor | None, need_weights: bool
@@ -277,12 +297,14 @@ class Transformer(nn.Module):
         memory_padding_mask: torch.Tensor | None,
         tgt_padding_mask: torch.Tensor | None,
         need_weights: bool,
+        cache: DecoderCache | None = None,
     ) -> DecoderOutput:
-        if tgt_padding_mask is None:
+        if tgt_padding_mask is None and cache is None:
             tgt_padding_mask = self._padding(tgt)
-        x = self._embed("tgt", tgt, self.tgt_embedding, self.tgt_positions)
+        offset = 0 if cache is None else len(cache)
+        x = self._embed("tgt", tgt, self.tgt_embedding, self.tgt_positions, offset)
         return self.decoder(
-            x, memory, tgt_padding_mask, memory_padding_mask, need_weights=need_weights
+            x, memory, tgt_padding_mask, memory_padding_mask, need_weights=need_weights, cache=cache
         )
 
 

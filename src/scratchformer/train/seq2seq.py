@@ -85,7 +85,9 @@ class Seq2SeqTrainConfig:
         for name in ("epochs", "max_tokens", "warmup_steps", "checkpoint_every"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"Seq2SeqTrainConfig.{name} must be an integer >= 1, got {value!r}.")
+                raise ValueError(
+                    f"Seq2SeqTrainConfig.{name} must be an integer >= 1, got {value!r}."
+                )
         if not 0 <= self.label_smoothing < 1:
             raise ValueError(f"label_smoothing must lie in [0, 1), got {self.label_smoothing}.")
         if self.grad_clip is not None and not self.grad_clip > 0:
@@ -253,7 +255,9 @@ def train_seq2seq(
         for position, indices in enumerate(bar, start=first):
             started = time.perf_counter()
             batch = collate_pairs([train_pairs[i] for i in indices], pad_id).to(device)
-            lr = noam_learning_rate(history.steps + 1, d_model, config.warmup_steps, config.lr_scale)
+            lr = noam_learning_rate(
+                history.steps + 1, d_model, config.warmup_steps, config.lr_scale
+            )
             for group in optimizer.param_groups:
                 group["lr"] = lr
             loss = translation_loss(model, batch, config.label_smoothing)
@@ -267,7 +271,9 @@ def train_seq2seq(
             history.tokens += batch.n_tokens
             history.seconds += time.perf_counter() - started
             bar.set_postfix(
-                loss=f"{history.step_loss[-1]:.3f}", tok_s=f"{history.tokens_per_second:,.0f}", refresh=False
+                loss=f"{history.step_loss[-1]:.3f}",
+                tok_s=f"{history.tokens_per_second:,.0f}",
+                refresh=False,
             )
             out_of_steps = config.max_steps is not None and history.steps >= config.max_steps
             if out_of_steps or history.steps % config.checkpoint_every == 0:
@@ -276,7 +282,9 @@ def train_seq2seq(
                 break
         bar.close()
         history.epoch_steps.append(history.steps)
-        history.train_loss.append(sum(history.step_loss[epoch_start:]) / max(history.steps - epoch_start, 1))
+        history.train_loss.append(
+            sum(history.step_loss[epoch_start:]) / max(history.steps - epoch_start, 1)
+        )
         history.val_loss.append(evaluate_loss(model, val_pairs, pad_id, config.max_tokens))
         if checkpoint is not None:
             _save_epoch_weights(model, checkpoint, epoch + 1, history.val_loss, config.keep_epochs)
@@ -393,7 +401,11 @@ def _resume(
     torch.set_rng_state(saved["rng"])
     if saved["cuda_rng"] and torch.cuda.is_available():  # dropout on a GPU draws from these
         torch.cuda.set_rng_state_all(saved["cuda_rng"])
-    return {"epoch": saved["epoch"], "batch": saved["batch"], "history": Seq2SeqHistory(**saved["history"])}
+    return {
+        "epoch": saved["epoch"],
+        "batch": saved["batch"],
+        "history": Seq2SeqHistory(**saved["history"]),
+    }
 
 
 def _as_plain(value: Any) -> Any:
