@@ -18,7 +18,7 @@ ifneq ($(wildcard ../shared/data/multi30k),)
 export SCRATCHFORMER_DATA_MIRROR ?= $(abspath ../shared/data)
 endif
 
-.PHONY: setup system book test unit notebooks bench clean
+.PHONY: setup system book test unit notebooks outputs bench clean
 
 setup: $(STAMP) ## virtual environment, pinned dependencies, package (editable), corpora
 	$(BIN)/python -m scratchformer.data fetch
@@ -54,6 +54,15 @@ unit: setup ## only the unit tests (fast)
 notebooks: setup ## only the notebooks under nbval (quick profile)
 	$(TEST_ENV) SCRATCHFORMER_PROFILE=quick $(BIN)/python -m pytest -n $(JOBS) --dist loadfile \
 	  --nbval-lax --nbval-current-env notebooks
+
+# Chapters whose committed outputs are those of the full profile (what a reader sees on GitHub
+# or opens in Colab); the others are committed with quick-profile outputs.
+FULL_OUTPUTS ?= notebooks/07_translation.ipynb
+
+outputs: setup ## execute $(FULL_OUTPUTS) in the full profile and save their outputs in place
+	for notebook in $(FULL_OUTPUTS); do
+	  SCRATCHFORMER_PROFILE=full $(BIN)/jupyter execute --inplace $$notebook
+	done
 
 bench: setup ## benchmarks: print speed ratios against reference implementations
 	for script in bench/*.py; do echo "== $$script"; $(BIN)/python $$script; done

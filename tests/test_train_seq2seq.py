@@ -51,7 +51,8 @@ def new_model(seed: int = 0) -> Transformer:
 
 TRAIN, VAL = reversal_pairs(200, 0), reversal_pairs(40, 1)
 CONFIG = Seq2SeqTrainConfig(
-    epochs=3, max_tokens=80, warmup_steps=20, lr_scale=0.5, checkpoint_every=4, progress=False
+    epochs=3, max_tokens=80, warmup_steps=20, lr_scale=0.5, checkpoint_every=4, keep_epochs=2,
+    progress=False,
 )
 
 
@@ -106,6 +107,8 @@ def test_interrupted_and_resumed_training_equals_an_uninterrupted_run(tmp_path) 
     for (name, ours), theirs in zip(resumed.state_dict().items(), reference.state_dict().values()):
         assert torch.equal(ours, theirs), name
     assert history.steps == history.epoch_steps[-1] and len(history.val_loss) == 3
+    kept = read_checkpoint(epoch_weights_path(path, 3))["model"]  # kept for averaging
+    assert all(torch.equal(kept[name], t) for name, t in reference.state_dict().items())
 
 
 def test_the_best_epochs_weights_are_kept_and_restored(tmp_path) -> None:
@@ -147,7 +150,7 @@ def test_step_budget_stops_mid_epoch_checkpoints_and_resumes_to_a_larger_budget(
 def test_the_last_epochs_are_kept_and_averaged(tmp_path) -> None:
     path = tmp_path / "run.pt"
     model = new_model()
-    train_seq2seq(model, TRAIN, VAL, dataclasses.replace(CONFIG, keep_epochs=2), checkpoint=path)
+    train_seq2seq(model, TRAIN, VAL, CONFIG, checkpoint=path)  # keep_epochs=2
     assert sorted(p.name for p in tmp_path.glob("run.epoch*.pt")) == ["run.epoch2.pt", "run.epoch3.pt"]
     last = {name: t.clone() for name, t in model.state_dict().items()}
     assert all(torch.equal(last[n], t) for n, t in read_checkpoint(epoch_weights_path(path, 3))["model"].items())
