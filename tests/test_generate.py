@@ -370,6 +370,9 @@ def test_cross_attention_cache_projects_the_memory_once() -> None:
     assert cache.keys is cached_keys
     with pytest.raises(ValueError, match="kv_cache needs self-attention .* or cross-attention"):
         attention(x, memory, memory.clone(), kv_cache=KVCache())
+    with pytest.raises(ValueError, match="the kv_cache holds 2 rows but the batch has 1"):
+        one = memory[:1]
+        attention(x[:1], one, one, kv_cache=cache)
     with pytest.raises(ValueError, match="cross-attention cache cannot be causal"):
         attention(x, memory, memory, causal=True, kv_cache=KVCache())
     assert repr(KVCache()) == "KVCache(length=0)"

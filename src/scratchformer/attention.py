@@ -307,7 +307,8 @@ class MultiHeadAttention(nn.Module):
                 positions, and ``causal``, ``key_padding_mask`` and ``attn_mask`` refer
                 to all of those keys. For cross-attention (``key is value``, another
                 tensor) an empty cache is filled with the projected ``key`` and ``value``,
-                and a filled one is used instead of projecting them again.
+                and a filled one is used instead of projecting them again (so it must
+                have been filled from the same tensor).
 
         Returns:
             ``(output, weights)``: output ``(batch, seq_q, d_model)``; weights
@@ -326,6 +327,11 @@ class MultiHeadAttention(nn.Module):
         if kv_cache is not None and not self_attention and causal:
             raise ValueError(
                 "causal=True is for self-attention; a cross-attention cache cannot be causal."
+            )
+        if kv_cache is not None and kv_cache.keys is not None and len(kv_cache.keys) != len(query):
+            raise ValueError(
+                f"the kv_cache holds {len(kv_cache.keys)} rows but the batch has {len(query)}: "
+                "start a new KVCache for another batch (or keep some rows with KVCache.select)."
             )
         cached = 0 if kv_cache is None or not self_attention else len(kv_cache)
         seq_q, seq_k = query.shape[1], cached + key.shape[1]

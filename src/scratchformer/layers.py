@@ -424,6 +424,7 @@ class DecoderCache:
 
     @classmethod
     def empty(cls, n_layers: int) -> DecoderCache:
+        """A cache for a decoder of ``n_layers`` layers, holding nothing yet."""
         return cls([KVCache() for _ in range(n_layers)], [KVCache() for _ in range(n_layers)])
 
     def __len__(self) -> int:
