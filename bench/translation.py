@@ -124,18 +124,15 @@ def main() -> None:
         # As the chapter does: the last epoch's weights or the mean of the last few,
         # whichever translates the validation split better (greedy BLEU).
         last_epoch = {name: t.clone() for name, t in model.state_dict().items()}
+        last = corpus_bleu(translator.translate(sources), references).score
         average_epoch_weights(
             model, checkpoint, range(args.epochs - args.average + 1, args.epochs + 1)
         )
         averaged = corpus_bleu(translator.translate(sources), references).score
-        model.load_state_dict(last_epoch)
-        last = corpus_bleu(translator.translate(sources), references).score
-        weights = "last epoch"
-        if averaged > last:
-            average_epoch_weights(
-                model, checkpoint, range(args.epochs - args.average + 1, args.epochs + 1)
-            )
-            weights = f"mean of the last {args.average} epochs"
+        weights = f"mean of the last {args.average} epochs"
+        if averaged <= last:
+            model.load_state_dict(last_epoch)
+            weights = "last epoch"
     print(
         f"validation greedy BLEU: last epoch {last:.2f}, mean of the last {args.average} "
         f"epochs {averaged:.2f}; translating with the {weights}",
