@@ -12,7 +12,7 @@ from scratchformer.attention import (
     MultiHeadAttention,
     causal_mask,
     merge_heads,
-    padding_mask,
+    padding_attn_mask,
     scaled_dot_product_attention,
     split_heads,
 )
@@ -176,14 +176,14 @@ def test_causal_mask_is_lower_triangular() -> None:
     assert torch.equal(causal_mask(3), expected)
 
 
-def test_padding_mask_from_lengths_and_from_key_padding_agree() -> None:
+def test_padding_attn_mask_from_lengths_and_from_key_padding_agree() -> None:
     lengths = torch.tensor([3, 1, 4])
     kpm = key_padding(3, 4, [3, 1, 4])
-    from_lengths = padding_mask(lengths)
+    from_lengths = padding_attn_mask(lengths)
     assert from_lengths.shape == (3, 1, 1, 4)
-    assert torch.equal(from_lengths, padding_mask(kpm))
-    assert torch.equal(padding_mask(lengths, max_len=6)[..., :4], from_lengths)
-    assert padding_mask(lengths, max_len=6)[..., 4:].sum() == 0
+    assert torch.equal(from_lengths, padding_attn_mask(kpm))
+    assert torch.equal(padding_attn_mask(lengths, max_len=6)[..., :4], from_lengths)
+    assert padding_attn_mask(lengths, max_len=6)[..., 4:].sum() == 0
     assert from_lengths[1, 0, 0].tolist() == [True, False, False, False]
 
 
@@ -285,10 +285,10 @@ def test_mismatched_inputs_name_the_shapes() -> None:
         scaled_dot_product_attention(q, k[..., :4], v)
 
 
-def test_padding_mask_rejects_bad_input() -> None:
+def test_padding_attn_mask_rejects_bad_input() -> None:
     with pytest.raises(TypeError, match=r"bool key padding mask .* or integer lengths"):
-        padding_mask(torch.tensor([1.0, 2.0]))
+        padding_attn_mask(torch.tensor([1.0, 2.0]))
     with pytest.raises(ValueError, match=r"lengths must lie in \[0, max_len=3\]"):
-        padding_mask(torch.tensor([1, 5]), max_len=3)
+        padding_attn_mask(torch.tensor([1, 5]), max_len=3)
     with pytest.raises(ValueError, match=r"\(batch, seq_k\), got \(4,\)"):
-        padding_mask(torch.zeros(4, dtype=torch.bool))
+        padding_attn_mask(torch.zeros(4, dtype=torch.bool))

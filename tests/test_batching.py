@@ -63,7 +63,7 @@ def test_collator_works_as_dataloader_collate_fn() -> None:
     loader = DataLoader(examples, batch_size=2, collate_fn=PadCollator(pad_id=0))
     (batch,) = list(loader)
     assert batch["input_ids"].tolist() == [[4, 5, 6], [7, 0, 0]]
-    assert batch["padding_mask"].tolist() == [[True, True, True], [True, False, False]]
+    assert batch["attention_mask"].tolist() == [[True, True, True], [True, False, False]]
     assert batch["label"] == [1, 0]
 
 
@@ -72,7 +72,7 @@ def test_collator_works_with_datasets_map_batched_and_iter() -> None:
     dataset = datasets.Dataset.from_dict({"input_ids": [[1, 2, 3], [4], [5, 6], [7]]})
     padded = dataset.map(PadCollator(pad_id=0, side="left"), batched=True, batch_size=2)
     assert padded["input_ids"] == [[1, 2, 3], [0, 0, 4], [5, 6], [0, 7]]
-    assert padded["padding_mask"][1] == [False, False, True]
+    assert padded["attention_mask"][1] == [False, False, True]
     first = PadCollator(pad_id=0)(next(dataset.iter(batch_size=3)))
     assert first["input_ids"].shape == (3, 3)
 

@@ -22,9 +22,9 @@ def _all_inputs(name: str) -> list[tuple[tuple[Any, ...], dict[str, Any]]]:
 
 def test_attention_inputs_include_masks_with_fully_masked_rows() -> None:
     masks = [
-        kw["mask"]
+        kw["attn_mask"]
         for _, kw in _all_inputs("scratchformer.attention.scaled_dot_product_attention")
-        if "mask" in kw
+        if "attn_mask" in kw
     ]
     assert masks, "some trials must pass a mask"
     assert any(bool((~m.any(dim=-1)).any()) for m in masks), "a fully masked row must be tried"
@@ -44,20 +44,20 @@ def test_chunked_attention_inputs_would_overflow_a_naive_exp() -> None:
 # -- plausible wrong solutions ------------------------------------------------------------
 
 
-def attention_without_scaling(q, k, v, mask=None):
-    return scaled_dot_product_attention(q * math.sqrt(q.shape[-1]), k, v, mask)
+def attention_without_scaling(q, k, v, attn_mask=None):
+    return scaled_dot_product_attention(q * math.sqrt(q.shape[-1]), k, v, attn_mask)
 
 
-def attention_masked_with_minus_inf(q, k, v, mask=None):
+def attention_masked_with_minus_inf(q, k, v, attn_mask=None):
     scores = q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1])
-    if mask is not None:
-        scores = scores.masked_fill(~mask, float("-inf"))
+    if attn_mask is not None:
+        scores = scores.masked_fill(~attn_mask, float("-inf"))
     weights = scores.softmax(-1)
     return weights @ v, weights
 
 
-def attention_divided_by_v(q, k, v, mask=None):
-    out, weights = scaled_dot_product_attention(q, k, v, mask)
+def attention_divided_by_v(q, k, v, attn_mask=None):
+    out, weights = scaled_dot_product_attention(q, k, v, attn_mask)
     return out / v.abs().sum(-2, keepdim=True).clamp_min(1e-3), weights
 
 
@@ -69,11 +69,11 @@ def causal_mask_strict(seq_len):
     return torch.ones(seq_len, seq_len, dtype=torch.bool).tril(-1)
 
 
-def padding_mask_not_inverted(key_padding):
+def padding_attn_mask_not_inverted(key_padding):
     return key_padding[:, None, None, :]
 
 
-def padding_mask_wrong_axes(key_padding):
+def padding_attn_mask_wrong_axes(key_padding):
     return (~key_padding)[:, None, :, None]
 
 
@@ -145,8 +145,8 @@ WRONG_SOLUTIONS: list[tuple[str, Callable[..., Any]]] = [
     ("scratchformer.attention.scaled_dot_product_attention", attention_divided_by_v),
     ("scratchformer.attention.causal_mask", causal_mask_upper),
     ("scratchformer.attention.causal_mask", causal_mask_strict),
-    ("scratchformer.attention.padding_mask", padding_mask_not_inverted),
-    ("scratchformer.attention.padding_mask", padding_mask_wrong_axes),
+    ("scratchformer.attention.padding_attn_mask", padding_attn_mask_not_inverted),
+    ("scratchformer.attention.padding_attn_mask", padding_attn_mask_wrong_axes),
     ("scratchformer.attention.split_heads", split_heads_by_reshape),
     ("scratchformer.attention.merge_heads", merge_heads_by_reshape),
     ("scratchformer.attention.MultiHeadAttention", mha_without_output_projection),

@@ -87,7 +87,7 @@ def test_classic_dropout_reference_keeps_the_expectation_only_on_average() -> No
 def test_encoder_layer_inputs_cover_both_norm_placements_and_padding() -> None:
     inputs = all_inputs("scratchformer.layers.EncoderLayer")
     assert {args[0].config.norm_first for args, _ in inputs} == {False, True}
-    padded = [kwargs["padding_mask"] for _, kwargs in inputs if "padding_mask" in kwargs]
+    padded = [kwargs["key_padding_mask"] for _, kwargs in inputs if "key_padding_mask" in kwargs]
     assert padded and any(mask.any() for mask in padded)
 
 
@@ -95,17 +95,17 @@ def test_encoder_layer_inputs_cover_both_norm_placements_and_padding() -> None:
 
 
 def encoder_layer_by_hand(
-    layer, x, padding_mask=None, *, norm_first=None, attention_first=True, use_mask=True
+    layer, x, key_padding_mask=None, *, norm_first=None, attention_first=True, use_mask=True
 ):
     """The encoder layer's wiring written out; the keywords switch on one mistake each."""
     norm_first = layer.config.norm_first if norm_first is None else norm_first
-    mask = padding_mask if use_mask else None
+    mask = key_padding_mask if use_mask else None
 
     def residual(h, f, norm):
         return h + f(norm(h)) if norm_first else norm(h + f(h))
 
     def attend(h):
-        return layer.self_attn(h, h, h, mask)[0]
+        return layer.self_attn(h, h, h, key_padding_mask=mask)[0]
 
     steps = [(attend, layer.norm1), (layer.feed_forward, layer.norm2)]
     if not attention_first:

@@ -83,8 +83,8 @@ def test_greedy_decode_inputs_stop_early_on_some_rows_and_not_on_others() -> Non
 def test_decoder_layer_inputs_cover_both_norm_placements_and_masks() -> None:
     inputs = all_inputs("scratchformer.layers.DecoderLayer")
     assert {args[0].config.norm_first for args, _ in inputs} == {False, True}
-    assert any("memory_padding_mask" in kwargs for _, kwargs in inputs)
-    assert any("tgt_padding_mask" in kwargs for _, kwargs in inputs)
+    assert any("memory_key_padding_mask" in kwargs for _, kwargs in inputs)
+    assert any("tgt_key_padding_mask" in kwargs for _, kwargs in inputs)
 
 
 # -- correct rewrites pass, wrong solutions fail --------------------------------------------
@@ -94,8 +94,8 @@ def decoder_layer_by_hand(
     layer,
     x,
     memory,
-    tgt_padding_mask=None,
-    memory_padding_mask=None,
+    tgt_key_padding_mask=None,
+    memory_key_padding_mask=None,
     *,
     norm_first=None,
     cross_first=False,
@@ -104,16 +104,16 @@ def decoder_layer_by_hand(
 ):
     """The decoder layer's wiring written out; the keywords switch on one mistake each."""
     norm_first = layer.config.norm_first if norm_first is None else norm_first
-    memory_mask = memory_padding_mask if use_memory_mask else None
+    memory_mask = memory_key_padding_mask if use_memory_mask else None
 
     def residual(h, f, norm):
         return h + f(norm(h)) if norm_first else norm(h + f(h))
 
     def self_attend(h):
-        return layer.self_attn(h, h, h, tgt_padding_mask, causal=causal)[0]
+        return layer.self_attn(h, h, h, key_padding_mask=tgt_key_padding_mask, causal=causal)[0]
 
     def cross_attend(h):
-        return layer.cross_attn(h, memory, memory, memory_mask)[0]
+        return layer.cross_attn(h, memory, memory, key_padding_mask=memory_mask)[0]
 
     steps = [(self_attend, layer.norm1), (cross_attend, layer.norm2)]
     if cross_first:

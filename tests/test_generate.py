@@ -343,15 +343,17 @@ def test_attention_with_a_cache_equals_attention_over_everything(need_weights: b
     torch.testing.assert_close(torch.cat(outputs, dim=1), full)
 
 
-def test_attention_cache_with_a_padding_mask_over_all_keys() -> None:
+def test_attention_cache_with_a_key_padding_mask_over_all_keys() -> None:
     torch.manual_seed(0)
     attention = MultiHeadAttention(AttentionConfig(d_model=8, n_heads=2)).double()
     x = torch.randn(2, 6, 8, dtype=torch.float64)
     padding = torch.tensor([[True, False, False, False, False, False]]).expand(2, 6)
-    full, _ = attention(x, x, x, padding, causal=True)
+    full, _ = attention(x, x, x, key_padding_mask=padding, causal=True)
     cache, head, tail = KVCache(), x[:, :4], x[:, 4:]
-    first, _ = attention(head, head, head, padding[:, :4], causal=True, kv_cache=cache)
-    rest, _ = attention(tail, tail, tail, padding, causal=True, kv_cache=cache)
+    first, _ = attention(
+        head, head, head, key_padding_mask=padding[:, :4], causal=True, kv_cache=cache
+    )
+    rest, _ = attention(tail, tail, tail, key_padding_mask=padding, causal=True, kv_cache=cache)
     torch.testing.assert_close(torch.cat([first, rest], dim=1), full)
 
 
@@ -360,13 +362,16 @@ def test_cross_attention_cache_projects_the_memory_once() -> None:
     attention = MultiHeadAttention(AttentionConfig(d_model=8, n_heads=2)).double()
     x, memory = torch.randn(2, 5, 8, dtype=torch.float64), torch.randn(2, 3, 8, dtype=torch.float64)
     padding = torch.tensor([[False, False, True], [False, False, False]])
-    full, _ = attention(x, memory, memory, padding)
+    full, _ = attention(x, memory, memory, key_padding_mask=padding)
     cache = KVCache()
-    steps = [attention(x[:, i : i + 1], memory, memory, padding, kv_cache=cache)[0] for i in range(5)]
+    steps = [
+        attention(x[:, i : i + 1], memory, memory, key_padding_mask=padding, kv_cache=cache)[0]
+        for i in range(5)
+    ]
     torch.testing.assert_close(torch.cat(steps, dim=1), full)
     assert len(cache) == 3  # the memory's positions, projected on the first call only
     cached_keys = cache.keys
-    attention(x[:, :1], memory, memory, padding, kv_cache=cache)
+    attention(x[:, :1], memory, memory, key_padding_mask=padding, kv_cache=cache)
     assert cache.keys is cached_keys
     with pytest.raises(ValueError, match="kv_cache needs self-attention .* or cross-attention"):
         attention(x, memory, memory.clone(), kv_cache=KVCache())

@@ -174,7 +174,7 @@ def test_encoder_layer_matches_torch(norm_first: bool, activation: str) -> None:
     ours = EncoderLayer(cfg).double().eval()
     load_from_torch(ours, theirs)
     x, _, pad, _ = inputs()
-    out, weights = ours(x, pad)
+    out, weights = ours(x, key_padding_mask=pad)
     assert weights is None
     expected = theirs(x, src_key_padding_mask=pad)
     # torch's eval fast path returns zeros at padded positions; compare real tokens only.
@@ -189,7 +189,7 @@ def test_encoder_layer_gradients_and_causal_option_match_torch(norm_first: bool)
     load_from_torch(ours, theirs)
     x, _, pad, _ = inputs()
     x1, x2 = x.clone().requires_grad_(), x.clone().requires_grad_()
-    out, _ = ours(x1, pad, causal=True)
+    out, _ = ours(x1, key_padding_mask=pad, causal=True)
     expected = theirs(x2, src_mask=~causal_mask(5), src_key_padding_mask=pad)
     torch.testing.assert_close(out, expected, **TOL)
     grad = torch.randn_like(out)
@@ -208,7 +208,9 @@ def test_decoder_layer_matches_torch(norm_first: bool) -> None:
     load_from_torch(ours, theirs)
     x, memory, x_pad, memory_pad = inputs()
     x1, x2 = x.clone().requires_grad_(), x.clone().requires_grad_()
-    out, self_w, cross_w = ours(x1, memory, x_pad, memory_pad)
+    out, self_w, cross_w = ours(
+        x1, memory, tgt_key_padding_mask=x_pad, memory_key_padding_mask=memory_pad
+    )
     assert self_w is None and cross_w is None
     expected = theirs(
         x2,
@@ -230,8 +232,14 @@ def test_decoder_layer_matches_torch(norm_first: bool) -> None:
 def test_decoder_layer_weights_are_causal_and_skip_padding() -> None:
     layer = DecoderLayer(config(norm_first=False)).double().eval()
     x, memory, x_pad, memory_pad = inputs()
-    out, self_w, cross_w = layer(x, memory, x_pad, memory_pad, need_weights=True)
-    torch.testing.assert_close(out, layer(x, memory, x_pad, memory_pad)[0], **TOL)
+    out, self_w, cross_w = layer(
+        x, memory, tgt_key_padding_mask=x_pad, memory_key_padding_mask=memory_pad, need_weights=True
+    )
+    torch.testing.assert_close(
+        out,
+        layer(x, memory, tgt_key_padding_mask=x_pad, memory_key_padding_mask=memory_pad)[0],
+        **TOL,
+    )
     assert self_w.shape == (3, N_HEADS, 5, 5) and cross_w.shape == (3, N_HEADS, 5, 7)
     assert torch.all(self_w.triu(diagonal=1) == 0)
     assert torch.all(cross_w.masked_select(memory_pad[:, None, None, :].expand_as(cross_w)) == 0)
@@ -260,9 +268,9 @@ def test_encoder_decoder_stacks_match_torch(norm_first: bool) -> None:
     load_from_torch(encoder, their_encoder)
     load_from_torch(decoder, their_decoder)
     x, src, x_pad, src_pad = inputs()
-    memory = encoder(src, src_pad).hidden
+    memory = encoder(src, key_padding_mask=src_pad).hidden
     torch.testing.assert_close(memory, their_encoder(src, src_key_padding_mask=src_pad), **TOL)
-    out = decoder(x, memory, x_pad, src_pad)
+    out = decoder(x, memory, tgt_key_padding_mask=x_pad, memory_key_padding_mask=src_pad)
     expected = their_decoder(
         x,
         memory,
@@ -279,9 +287,15 @@ def test_stacks_return_one_weight_tensor_per_layer() -> None:
     cfg = config(norm_first=True, n_layers=3)
     encoder, decoder = Encoder(cfg).double().eval(), Decoder(cfg).double().eval()
     x, src, x_pad, src_pad = inputs()
-    encoded = encoder(src, src_pad, need_weights=True)
+    encoded = encoder(src, key_padding_mask=src_pad, need_weights=True)
     assert len(encoded.self_weights) == 3
     assert all(w.shape == (3, N_HEADS, 7, 7) for w in encoded.self_weights)
-    decoded = decoder(x, encoded.hidden, x_pad, src_pad, need_weights=True)
+    decoded = decoder(
+        x,
+        encoded.hidden,
+        tgt_key_padding_mask=x_pad,
+        memory_key_padding_mask=src_pad,
+        need_weights=True,
+    )
     assert [w.shape for w in decoded.cross_weights] == [(3, N_HEADS, 5, 7)] * 3
     assert [w.shape for w in decoded.self_weights] == [(3, N_HEADS, 5, 5)] * 3

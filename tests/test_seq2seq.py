@@ -178,7 +178,9 @@ def test_greedy_decode_pads_rows_that_finished_early() -> None:
 
     calls = []
 
-    def scripted_decode(tgt, memory, memory_padding_mask, tgt_padding_mask=None, cache=None):  # type: ignore[no-untyped-def]
+    def scripted_decode(
+        tgt, memory, memory_key_padding_mask, tgt_key_padding_mask=None, cache=None
+    ):  # type: ignore[no-untyped-def]
         calls.append(tgt.shape[1])  # one new token per step, behind the cache
         logits = torch.zeros(2, tgt.shape[1], 19)
         logits[torch.arange(2), -1, script[:, len(calls) - 1]] = 1.0

@@ -1,13 +1,19 @@
 """Scaled dot-product attention and multi-head attention, written from scratch.
 
-Mask convention (one rule for the whole package): a boolean **attention mask** holds
-``True`` where a query *may attend* to a key and ``False`` where it may not. It must be
-broadcastable to the scores' shape ``(batch, heads, seq_q, seq_k)``; :func:`causal_mask`
-and :func:`padding_mask` build the two masks a Transformer needs.
+Masks: one rule for the whole package, where each name says what ``True`` marks.
 
-A **key padding mask** is different: it marks the padding itself, shape ``(batch, seq_k)``,
-``True`` at padding positions (keys nobody should attend to). The name says what ``True``
-marks. :func:`padding_mask` turns one into an attention mask.
+* ``attention_mask`` ``(batch, seq)``: ``True`` (or ``1``) at **real tokens**, ``False``
+  at padding. This is what the data side produces (:func:`scratchformer.batching.pad_batch`,
+  the tokenizers' batches) and what the token-id models take (BERT, as in Hugging Face).
+* ``key_padding_mask`` ``(batch, seq_k)``: ``True`` at **padding** (keys to ignore), as
+  in PyTorch. This is what the layers take (:class:`MultiHeadAttention`, the encoder and
+  decoder stacks); from a batch it is ``~attention_mask``.
+* ``attn_mask``, broadcastable to the scores ``(batch, heads, seq_q, seq_k)``: ``True``
+  where a query **may attend** to a key. :func:`causal_mask` and :func:`padding_attn_mask`
+  build the two a Transformer needs.
+
+No argument of the package takes a mask positionally where two of these could be
+confused: the layers take theirs by keyword.
 
 A query whose whole row is masked (every key forbidden) has nothing to average. Here it
 gets **zero weights and a zero output** (and zero gradients), never ``NaN``.
@@ -37,7 +43,7 @@ def _check_bool_dtype(name: str, mask: object, meaning: str) -> None:
         got = mask.dtype if isinstance(mask, torch.Tensor) else type(mask).__name__
         raise TypeError(
             f"{name} must be a bool tensor ({meaning}), got {got}. Convert a 0/1 mask with "
-            "`mask.bool()`, or build one with causal_mask()/padding_mask()."
+            "`mask.bool()`, or build one with causal_mask()/padding_attn_mask()."
         )
 
 
@@ -61,7 +67,7 @@ def scaled_dot_product_attention(
     q: torch.Tensor,
     k: torch.Tensor,
     v: torch.Tensor,
-    mask: torch.Tensor | None = None,
+    attn_mask: torch.Tensor | None = None,
     dropout_p: float = 0.0,
     training: bool = False,
 ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -76,7 +82,7 @@ def scaled_dot_product_attention(
         q: queries ``(batch, heads, seq_q, d_k)`` (any leading dims work).
         k: keys ``(batch, heads, seq_k, d_k)``.
         v: values ``(batch, heads, seq_k, d_v)``.
-        mask: bool, ``True`` = may attend, broadcastable to ``(batch, heads, seq_q, seq_k)``.
+        attn_mask: bool, ``True`` = may attend, broadcastable to ``(batch, heads, seq_q, seq_k)``.
             Forbidden scores are pushed to the most negative float before the softmax
             and their weights are set to exactly 0 after it, so a fully masked row gives
             zero weights and a zero output instead of ``NaN``.
@@ -99,12 +105,14 @@ def scaled_dot_product_attention(
             f"{tuple(k.shape)} and v {tuple(v.shape)}."
         )
     scores = q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1])
-    if mask is not None:
-        _check_attention_mask("mask", mask, tuple(scores.shape), "(batch, heads, seq_q, seq_k)")
-        scores = scores.masked_fill(~mask, torch.finfo(scores.dtype).min)
+    if attn_mask is not None:
+        _check_attention_mask(
+            "attn_mask", attn_mask, tuple(scores.shape), "(batch, heads, seq_q, seq_k)"
+        )
+        scores = scores.masked_fill(~attn_mask, torch.finfo(scores.dtype).min)
     weights = torch.softmax(scores, dim=-1)
-    if mask is not None:
-        weights = weights.masked_fill(~mask, 0.0)
+    if attn_mask is not None:
+        weights = weights.masked_fill(~attn_mask, 0.0)
     return F.dropout(weights, dropout_p, training=training) @ v, weights
 
 
@@ -120,8 +128,10 @@ def causal_mask(seq_len: int, device: torch.device | str | None = None) -> torch
     return torch.ones(seq_len, seq_len, dtype=torch.bool, device=device).tril()
 
 
-def padding_mask(lengths_or_key_padding: torch.Tensor, max_len: int | None = None) -> torch.Tensor:
-    """An attention mask ``(batch, 1, 1, seq_k)`` that hides padded keys.
+def padding_attn_mask(
+    lengths_or_key_padding: torch.Tensor, max_len: int | None = None
+) -> torch.Tensor:
+    """The attention mask ``(batch, 1, 1, seq_k)`` that hides padded keys.
 
     Accepts either
 
@@ -147,7 +157,7 @@ def padding_mask(lengths_or_key_padding: torch.Tensor, max_len: int | None = Non
         return (~x)[:, None, None, :]
     if x.is_floating_point() or x.is_complex() or x.dim() != 1:
         raise TypeError(
-            "padding_mask expects a bool key padding mask (batch, seq_k) or integer lengths "
+            "padding_attn_mask expects a bool key padding mask (batch, seq_k) or integer lengths "
             f"(batch,), got dtype {x.dtype} with shape {tuple(x.shape)}."
         )
     longest = int(x.max()) if x.numel() else 0
@@ -281,6 +291,7 @@ class MultiHeadAttention(nn.Module):
         query: torch.Tensor,
         key: torch.Tensor,
         value: torch.Tensor,
+        *,
         key_padding_mask: torch.Tensor | None = None,
         attn_mask: torch.Tensor | None = None,
         causal: bool = False,
@@ -436,7 +447,7 @@ class MultiHeadAttention(nn.Module):
                     f"key_padding_mask must have shape (batch, seq_k) = ({batch}, {seq_k}), "
                     f"got {tuple(key_padding_mask.shape)}."
                 )
-            masks.append(padding_mask(key_padding_mask))
+            masks.append(padding_attn_mask(key_padding_mask))
         if attn_mask is not None:
             expected = (
                 f"(seq_q, seq_k) = ({seq_q}, {seq_k}) or (batch or 1, n_heads or 1, seq_q, seq_k)"
@@ -466,7 +477,7 @@ __all__ = [
     "MultiHeadAttention",
     "causal_mask",
     "merge_heads",
-    "padding_mask",
+    "padding_attn_mask",
     "scaled_dot_product_attention",
     "split_heads",
 ]

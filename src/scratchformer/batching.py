@@ -74,8 +74,10 @@ def pad_batch(
             before them, so the last real tokens line up (batched generation).
 
     Returns:
-        ``(ids, padding_mask)``: ``ids`` is a ``LongTensor (batch, seq)``;
-        ``padding_mask`` is a ``BoolTensor (batch, seq)``, ``True`` at real tokens.
+        ``(ids, attention_mask)``: ``ids`` is a ``LongTensor (batch, seq)``;
+        ``attention_mask`` is a ``BoolTensor (batch, seq)``, ``True`` at real tokens (the
+        package's mask convention, see :mod:`scratchformer.attention`: a model that takes
+        token ids takes it as it is; a layer's ``key_padding_mask`` is ``~attention_mask``).
 
     Raises:
         ValueError: for an empty batch, a negative ``pad_id``, a bad ``max_len`` or
@@ -121,7 +123,7 @@ class PadCollator:
     * a dict of columns (what ``Dataset.map(batched=True)`` and ``Dataset.iter`` hand
       over), e.g. ``{"input_ids": [[5, 6], [7]]}``.
 
-    It returns a dict with ``key`` -> ids ``(batch, seq)``, ``"padding_mask"`` ->
+    It returns a dict with ``key`` -> ids ``(batch, seq)``, ``"attention_mask"`` ->
     ``(batch, seq)`` (``True`` = real token) and every other column as a list.
 
     Attributes:
@@ -156,7 +158,7 @@ class PadCollator:
         ids, mask = pad_batch(
             columns[self.key], self.pad_id, self.max_len, truncate=self.truncate, side=self.side
         )
-        return {**columns, self.key: ids, "padding_mask": mask}
+        return {**columns, self.key: ids, "attention_mask": mask}
 
 
 # --- sentence pairs (translation) -------------------------------------------------------

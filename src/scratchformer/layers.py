@@ -205,8 +205,8 @@ class EncoderLayer(nn.Module):
     def forward(
         self,
         x: torch.Tensor,
-        padding_mask: torch.Tensor | None = None,
         *,
+        key_padding_mask: torch.Tensor | None = None,
         causal: bool = False,
         need_weights: bool = False,
         kv_cache: KVCache | None = None,
@@ -214,7 +214,8 @@ class EncoderLayer(nn.Module):
         """Encode ``x`` ``(batch, seq, d_model)``.
 
         Args:
-            padding_mask: bool ``(batch, seq)``, ``True`` at padding tokens.
+            key_padding_mask: bool ``(batch, seq)``, ``True`` at padding tokens (a batch's
+                ``~attention_mask``).
             causal: let each token see only itself and earlier tokens (a decoder-only
                 model's block); ``False`` for an encoder.
             need_weights: also return the self-attention weights.
@@ -230,7 +231,13 @@ class EncoderLayer(nn.Module):
         x, weights = _residual(
             x,
             lambda h: self.self_attn(
-                h, h, h, padding_mask, causal=causal, need_weights=need_weights, kv_cache=kv_cache
+                h,
+                h,
+                h,
+                key_padding_mask=key_padding_mask,
+                causal=causal,
+                need_weights=need_weights,
+                kv_cache=kv_cache,
             ),
             self.norm1,
             self.dropout1,
@@ -264,9 +271,9 @@ class DecoderLayer(nn.Module):
         self,
         x: torch.Tensor,
         memory: torch.Tensor,
-        tgt_padding_mask: torch.Tensor | None = None,
-        memory_padding_mask: torch.Tensor | None = None,
         *,
+        tgt_key_padding_mask: torch.Tensor | None = None,
+        memory_key_padding_mask: torch.Tensor | None = None,
         need_weights: bool = False,
         kv_caches: tuple[KVCache, KVCache] | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
@@ -275,9 +282,9 @@ class DecoderLayer(nn.Module):
         Self-attention is always causal (position ``i`` sees ``0..i``).
 
         Args:
-            tgt_padding_mask: bool ``(batch, tgt_seq)``, ``True`` at target padding
+            tgt_key_padding_mask: bool ``(batch, tgt_seq)``, ``True`` at target padding
                 (with ``kv_caches``: over the cached positions and ``x``'s).
-            memory_padding_mask: bool ``(batch, src_seq)``, ``True`` at source padding.
+            memory_key_padding_mask: bool ``(batch, src_seq)``, ``True`` at source padding.
             need_weights: also return the attention weights.
             kv_caches: ``(self_attention, cross_attention)`` caches for decoding one
                 step at a time: ``x`` holds the newest positions only; see
@@ -296,7 +303,7 @@ class DecoderLayer(nn.Module):
                 h,
                 h,
                 h,
-                tgt_padding_mask,
+                key_padding_mask=tgt_key_padding_mask,
                 causal=True,
                 need_weights=need_weights,
                 kv_cache=self_cache,
@@ -311,7 +318,7 @@ class DecoderLayer(nn.Module):
                 h,
                 memory,
                 memory,
-                memory_padding_mask,
+                key_padding_mask=memory_key_padding_mask,
                 need_weights=need_weights,
                 kv_cache=cross_cache,
             ),
@@ -378,8 +385,8 @@ class Encoder(nn.Module):
     def forward(
         self,
         x: torch.Tensor,
-        padding_mask: torch.Tensor | None = None,
         *,
+        key_padding_mask: torch.Tensor | None = None,
         causal: bool = False,
         need_weights: bool = False,
         kv_caches: Sequence[KVCache] | None = None,
@@ -398,7 +405,7 @@ class Encoder(nn.Module):
         for i, layer in enumerate(self.layers):
             x, weights = layer(
                 x,
-                padding_mask,
+                key_padding_mask=key_padding_mask,
                 causal=causal,
                 need_weights=need_weights,
                 kv_cache=None if kv_caches is None else kv_caches[i],
@@ -450,9 +457,9 @@ class Decoder(nn.Module):
         self,
         x: torch.Tensor,
         memory: torch.Tensor,
-        tgt_padding_mask: torch.Tensor | None = None,
-        memory_padding_mask: torch.Tensor | None = None,
         *,
+        tgt_key_padding_mask: torch.Tensor | None = None,
+        memory_key_padding_mask: torch.Tensor | None = None,
         need_weights: bool = False,
         cache: DecoderCache | None = None,
     ) -> DecoderOutput:
@@ -472,8 +479,8 @@ class Decoder(nn.Module):
             x, s, c = layer(
                 x,
                 memory,
-                tgt_padding_mask,
-                memory_padding_mask,
+                tgt_key_padding_mask=tgt_key_padding_mask,
+                memory_key_padding_mask=memory_key_padding_mask,
                 need_weights=need_weights,
                 kv_caches=None if cache is None else (cache.self_attn[i], cache.cross_attn[i]),
             )

@@ -2,7 +2,7 @@
 
 Agreement tasks (the notebook builds these in the open and compares with the package):
 ``scratchformer.attention.scaled_dot_product_attention``, ``.causal_mask``,
-``.padding_mask`` (its key-padding-mask form), ``.split_heads``, ``.merge_heads`` and
+``.padding_attn_mask`` (its key-padding-mask form), ``.split_heads``, ``.merge_heads`` and
 ``.MultiHeadAttention`` (self-attention through a seeded state dict, see
 :func:`multi_head_self_attention_reference`).
 
@@ -20,7 +20,7 @@ from scratchformer.attention import (
     MultiHeadAttention,
     causal_mask,
     merge_heads,
-    padding_mask,
+    padding_attn_mask,
     scaled_dot_product_attention,
     split_heads,
 )
@@ -56,7 +56,7 @@ def _attention_inputs(generator: torch.Generator) -> Inputs:
     k = torch.randn(batch, heads, seq_k, d_k, generator=generator)
     v = torch.randn(batch, heads, seq_k, d_v, generator=generator)
     if _coin(generator, 0.6):
-        return (q, k, v), {"mask": _attention_mask(generator, batch, heads, seq_q, seq_k)}
+        return (q, k, v), {"attn_mask": _attention_mask(generator, batch, heads, seq_q, seq_k)}
     return (q, k, v), {}
 
 
@@ -74,7 +74,10 @@ def _key_padding_inputs(generator: torch.Generator) -> Inputs:
 def _split_heads_inputs(generator: torch.Generator) -> Inputs:
     n_heads, d_head = random_int(generator, 1, 4), random_int(generator, 1, 5)
     x = torch.randn(
-        random_int(generator, 1, 3), random_int(generator, 1, 6), n_heads * d_head, generator=generator
+        random_int(generator, 1, 3),
+        random_int(generator, 1, 6),
+        n_heads * d_head,
+        generator=generator,
     )
     return (x, n_heads), {}
 
@@ -178,8 +181,8 @@ AGREEMENT_TASKS = [
         "row of positions (a lower triangle, diagonal included), as a bool tensor.",
     ),
     Task(
-        name="scratchformer.attention.padding_mask",
-        reference=padding_mask,
+        name="scratchformer.attention.padding_attn_mask",
+        reference=padding_attn_mask,
         make_inputs=_key_padding_inputs,
         hint="the key padding mask is True at padding, the attention mask is True where one may "
         "attend: invert it and add two axes to get (batch, 1, 1, seq_k).",

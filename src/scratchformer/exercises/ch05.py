@@ -7,7 +7,7 @@ Agreement tasks (the notebook builds these in the open and compares with the pac
 * ``scratchformer.layers.LayerNorm`` — ``fn(x, weight, bias, eps=...)``;
 * ``scratchformer.layers.Dropout`` — ``fn(x, p, training, generator)``: the package module
   run with the global random state set to ``generator``'s, so both draw the same numbers;
-* ``scratchformer.layers.EncoderLayer`` — ``fn(layer, x, padding_mask=None)``: a seeded
+* ``scratchformer.layers.EncoderLayer`` — ``fn(layer, x, key_padding_mask=None)``: a seeded
   layer (post-LN or pre-LN) whose pieces the notebook wires together itself.
 
 Exercise tasks: ``ch05.rms_norm`` (root-mean-square normalisation, LayerNorm without the
@@ -147,11 +147,12 @@ def _dropout_inputs(generator: torch.Generator) -> Inputs:
 
 
 def encoder_layer_reference(
-    layer: EncoderLayer, x: torch.Tensor, padding_mask: torch.Tensor | None = None
+    layer: EncoderLayer, x: torch.Tensor, key_padding_mask: torch.Tensor | None = None
 ) -> torch.Tensor:
-    """``layer(x, padding_mask)``'s hidden states ``(batch, seq, d_model)``, without gradients."""
+    """``layer(x, key_padding_mask=...)``'s hidden states ``(batch, seq, d_model)``, without
+    gradients."""
     with torch.no_grad():
-        return layer(x, padding_mask)[0]
+        return layer(x, key_padding_mask=key_padding_mask)[0]
 
 
 def random_layer_config(generator: torch.Generator) -> TransformerConfig:
@@ -174,7 +175,7 @@ def _encoder_layer_inputs(generator: torch.Generator) -> Inputs:
     if not coin(generator, 0.4):
         return (layer, x), {}
     lengths = torch.randint(1, x.shape[1] + 1, (x.shape[0],), generator=generator)
-    return (layer, x), {"padding_mask": torch.arange(x.shape[1])[None, :] >= lengths[:, None]}
+    return (layer, x), {"key_padding_mask": torch.arange(x.shape[1])[None, :] >= lengths[:, None]}
 
 
 # -- exercise tasks -----------------------------------------------------------------------

@@ -2,8 +2,8 @@
 
 Agreement tasks (the notebook builds these in the open and compares with the package):
 
-* ``scratchformer.layers.DecoderLayer`` — ``fn(layer, x, memory, tgt_padding_mask=None,
-  memory_padding_mask=None)``: a seeded layer (post-LN or pre-LN) whose pieces the
+* ``scratchformer.layers.DecoderLayer`` — ``fn(layer, x, memory, tgt_key_padding_mask=None,
+  memory_key_padding_mask=None)``: a seeded layer (post-LN or pre-LN) whose pieces the
   notebook wires together itself;
 * ``scratchformer.models.seq2seq.Transformer.greedy_decode`` — ``fn(model, src, max_len,
   bos_id, eos_id)`` on small seeded, untrained models whose end-of-sequence bias varies, so
@@ -39,12 +39,17 @@ def decoder_layer_reference(
     layer: DecoderLayer,
     x: torch.Tensor,
     memory: torch.Tensor,
-    tgt_padding_mask: torch.Tensor | None = None,
-    memory_padding_mask: torch.Tensor | None = None,
+    tgt_key_padding_mask: torch.Tensor | None = None,
+    memory_key_padding_mask: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """``layer(x, memory, ...)``'s hidden states ``(batch, tgt_seq, d_model)``, without gradients."""
     with torch.no_grad():
-        return layer(x, memory, tgt_padding_mask, memory_padding_mask)[0]
+        return layer(
+            x,
+            memory,
+            tgt_key_padding_mask=tgt_key_padding_mask,
+            memory_key_padding_mask=memory_key_padding_mask,
+        )[0]
 
 
 def _decoder_layer_inputs(generator: torch.Generator) -> Inputs:
@@ -60,9 +65,9 @@ def _decoder_layer_inputs(generator: torch.Generator) -> Inputs:
     memory = torch.randn(batch, src_seq, d_model, generator=generator)
     kwargs = {}
     if coin(generator):
-        kwargs["memory_padding_mask"] = _padding(generator, batch, src_seq)
+        kwargs["memory_key_padding_mask"] = _padding(generator, batch, src_seq)
     if coin(generator, 0.3):
-        kwargs["tgt_padding_mask"] = _padding(generator, batch, tgt_seq)
+        kwargs["tgt_key_padding_mask"] = _padding(generator, batch, tgt_seq)
     return (layer, x, memory), kwargs
 
 

@@ -47,15 +47,15 @@ class Seq2SeqModel(Protocol):
     config: object
 
     def encode(
-        self, src: torch.Tensor, src_padding_mask: torch.Tensor | None = None
+        self, src: torch.Tensor, src_key_padding_mask: torch.Tensor | None = None
     ) -> torch.Tensor: ...
 
     def decode(
         self,
         tgt: torch.Tensor,
         memory: torch.Tensor,
-        memory_padding_mask: torch.Tensor | None,
-        tgt_padding_mask: torch.Tensor | None = None,
+        memory_key_padding_mask: torch.Tensor | None,
+        tgt_key_padding_mask: torch.Tensor | None = None,
         cache: DecoderCache | None = None,
     ) -> torch.Tensor: ...
 

@@ -387,7 +387,7 @@ class BertModel(_Pretrained):
         """
         token_type_ids, padding = self._check_inputs(input_ids, attention_mask, token_type_ids)
         x = self.embeddings(input_ids, token_type_ids)
-        hidden = self.encoder(x, padding).hidden
+        hidden = self.encoder(x, key_padding_mask=padding).hidden
         return BertOutput(hidden, None if self.pooler is None else self.pooler(hidden))
 
     def _check_inputs(

@@ -170,21 +170,21 @@ class Transformer(nn.Module):
     # -- the two halves -------------------------------------------------------------------
 
     def encode(
-        self, src: torch.Tensor, src_padding_mask: torch.Tensor | None = None
+        self, src: torch.Tensor, src_key_padding_mask: torch.Tensor | None = None
     ) -> torch.Tensor:
         """Encode source ids ``(batch, src_seq)`` into the memory ``(batch, src_seq, d_model)``.
 
-        ``src_padding_mask`` (bool ``(batch, src_seq)``, ``True`` at padding) defaults to
+        ``src_key_padding_mask`` (bool ``(batch, src_seq)``, ``True`` at padding) defaults to
         ``src == pad_id``.
         """
-        return self._encode(src, src_padding_mask, need_weights=False).hidden
+        return self._encode(src, src_key_padding_mask, need_weights=False).hidden
 
     def decode(
         self,
         tgt: torch.Tensor,
         memory: torch.Tensor,
-        memory_padding_mask: torch.Tensor | None,
-        tgt_padding_mask: torch.Tensor | None = None,
+        memory_key_padding_mask: torch.Tensor | None,
+        tgt_key_padding_mask: torch.Tensor | None = None,
         cache: DecoderCache | None = None,
     ) -> torch.Tensor:
         """Next-token logits ``(batch, tgt_seq, tgt_vocab_size)`` for target ids.
@@ -192,9 +192,9 @@ class Transformer(nn.Module):
         Args:
             tgt: target ids shifted right (first column BOS).
             memory: :meth:`encode`'s output ``(batch, src_seq, d_model)``.
-            memory_padding_mask: the source padding mask (``src == pad_id``), or ``None``
+            memory_key_padding_mask: the source padding mask (``src == pad_id``), or ``None``
                 if the source has no padding. Required so it is never forgotten.
-            tgt_padding_mask: defaults to ``tgt == pad_id`` (without a cache).
+            tgt_key_padding_mask: defaults to ``tgt == pad_id`` (without a cache).
             cache: for writing one token at a time (:meth:`decoder_cache`): ``tgt`` holds
                 only the tokens after the cached ones, the cache is extended in place, and
                 the logits are those a pass over the whole prefix would give for these
@@ -203,7 +203,7 @@ class Transformer(nn.Module):
                 attention never lets them see.
         """
         hidden = self._decode(
-            tgt, memory, memory_padding_mask, tgt_padding_mask, False, cache
+            tgt, memory, memory_key_padding_mask, tgt_key_padding_mask, False, cache
         ).hidden
         return self.output(hidden)
 
@@ -217,9 +217,9 @@ class Transformer(nn.Module):
         Takes source ids ``(batch, src_seq)`` and shifted target ids ``(batch, tgt_seq)``;
         both padding masks come from ``pad_id``.
         """
-        src_padding_mask = self._padding(src)
-        memory = self.encode(src, src_padding_mask)
-        return self.decode(tgt, memory, src_padding_mask)
+        src_key_padding_mask = self._padding(src)
+        memory = self.encode(src, src_key_padding_mask)
+        return self.decode(tgt, memory, src_key_padding_mask)
 
     # -- inspection and inference ---------------------------------------------------------
 
@@ -230,9 +230,9 @@ class Transformer(nn.Module):
         cross-attention for the first example, ``(tgt_seq, src_seq)``.
         """
         with evaluating(self):
-            src_padding_mask = self._padding(src)
-            encoded = self._encode(src, src_padding_mask, need_weights=True)
-            decoded = self._decode(tgt, encoded.hidden, src_padding_mask, None, True)
+            src_key_padding_mask = self._padding(src)
+            encoded = self._encode(src, src_key_padding_mask, need_weights=True)
+            decoded = self._decode(tgt, encoded.hidden, src_key_padding_mask, None, True)
         assert encoded.self_weights and decoded.self_weights and decoded.cross_weights
         return AttentionMaps(encoded.self_weights, decoded.self_weights, decoded.cross_weights)
 
@@ -283,28 +283,33 @@ class Transformer(nn.Module):
         return self.dropout(positions(x, offset))
 
     def _encode(
-        self, src: torch.Tensor, src_padding_mask: torch.Tensor | None, need_weights: bool
+        self, src: torch.Tensor, src_key_padding_mask: torch.Tensor | None, need_weights: bool
     ) -> EncoderOutput:
-        if src_padding_mask is None:
-            src_padding_mask = self._padding(src)
+        if src_key_padding_mask is None:
+            src_key_padding_mask = self._padding(src)
         x = self._embed("src", src, self.src_embedding, self.src_positions)
-        return self.encoder(x, src_padding_mask, need_weights=need_weights)
+        return self.encoder(x, key_padding_mask=src_key_padding_mask, need_weights=need_weights)
 
     def _decode(
         self,
         tgt: torch.Tensor,
         memory: torch.Tensor,
-        memory_padding_mask: torch.Tensor | None,
-        tgt_padding_mask: torch.Tensor | None,
+        memory_key_padding_mask: torch.Tensor | None,
+        tgt_key_padding_mask: torch.Tensor | None,
         need_weights: bool,
         cache: DecoderCache | None = None,
     ) -> DecoderOutput:
-        if tgt_padding_mask is None and cache is None:
-            tgt_padding_mask = self._padding(tgt)
+        if tgt_key_padding_mask is None and cache is None:
+            tgt_key_padding_mask = self._padding(tgt)
         offset = 0 if cache is None else len(cache)
         x = self._embed("tgt", tgt, self.tgt_embedding, self.tgt_positions, offset)
         return self.decoder(
-            x, memory, tgt_padding_mask, memory_padding_mask, need_weights=need_weights, cache=cache
+            x,
+            memory,
+            tgt_key_padding_mask=tgt_key_padding_mask,
+            memory_key_padding_mask=memory_key_padding_mask,
+            need_weights=need_weights,
+            cache=cache,
         )
 
 
