@@ -129,8 +129,10 @@ def test_resume_refuses_other_settings_and_other_models(tmp_path) -> None:
     with pytest.raises(ValueError, match=r"other training settings \(label_smoothing: 0.1 -> 0.2\)"):
         train_seq2seq(new_model(), TRAIN, VAL, Seq2SeqTrainConfig(epochs=2, max_tokens=160, label_smoothing=0.2, progress=False), checkpoint=path)
     wider = Transformer(Seq2SeqConfig(src_vocab_size=VOCAB, tgt_vocab_size=VOCAB, max_len=16, d_model=16, n_heads=4, d_ff=64, n_encoder_layers=1, n_decoder_layers=1, share_embeddings=True))
-    with pytest.raises(CheckpointError, match="shape mismatches"):
+    with pytest.raises(CheckpointError, match=r"another model configuration \(d_model: 32 -> 16\)"):
         train_seq2seq(wider, TRAIN, VAL, Seq2SeqTrainConfig(epochs=2, max_tokens=160, progress=False), checkpoint=path)
+    with pytest.raises(CheckpointError, match="shape mismatches"):
+        restore_best_weights(wider, path)
 
 
 def test_step_budget_stops_mid_epoch_checkpoints_and_resumes_to_a_larger_budget(tmp_path) -> None:

@@ -9,7 +9,11 @@
 * :func:`make_optimizer` — AdamW without weight decay on biases and norms, for both.
 """
 
-from scratchformer.train.checkpoint import read_checkpoint, save_atomically
+from scratchformer.train.checkpoint import (
+    read_checkpoint,
+    remove_stale_temporaries,
+    save_atomically,
+)
 from scratchformer.train.lm import (
     EvalCallback,
     TrainConfig,
@@ -32,7 +36,9 @@ from scratchformer.train.seq2seq import (
     best_weights_path,
     epoch_weights_path,
     evaluate_loss,
+    pairs_fingerprint,
     restore_best_weights,
+    run_fingerprint,
     train_seq2seq,
     translation_loss,
 )
@@ -54,9 +60,12 @@ __all__ = [
     "lm_loss",
     "make_optimizer",
     "noam_learning_rate",
+    "pairs_fingerprint",
     "random_batch",
     "read_checkpoint",
+    "remove_stale_temporaries",
     "restore_best_weights",
+    "run_fingerprint",
     "save_atomically",
     "split_ids",
     "train_lm",

@@ -16,14 +16,19 @@
   Given an existing checkpoint, :func:`train_seq2seq` resumes from it *exactly*: model,
   optimiser, position in the epoch, history and the random state of dropout are
   restored, so an interrupted and resumed run ends with the same weights as one that
-  never stopped.
+  never stopped. The checkpoint records a fingerprint of the run (the training
+  settings, the model's config and a SHA-256 of the training and validation pairs), and
+  resuming refuses a checkpoint of another run instead of silently mixing the two.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import math
 import time
+import warnings
+from array import array
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,9 +39,13 @@ from torch import nn
 from tqdm import tqdm
 
 from scratchformer.batching import PairBatch, TokenPair, collate_pairs, length_buckets
-from scratchformer.checkpoints import load_checkpoint
+from scratchformer.checkpoints import CheckpointError, load_checkpoint
 from scratchformer.functional import cross_entropy
-from scratchformer.train.checkpoint import read_checkpoint, save_atomically
+from scratchformer.train.checkpoint import (
+    read_checkpoint,
+    remove_stale_temporaries,
+    save_atomically,
+)
 from scratchformer.train.optim import make_optimizer
 from scratchformer.train.schedule import noam_learning_rate
 
@@ -101,6 +110,9 @@ class Seq2SeqTrainConfig:
 # Settings that may change between a run and its resumption: they do not change what
 # the finished steps computed.
 _RESUMABLE_CHANGES = {"epochs", "max_steps", "checkpoint_every", "keep_epochs", "progress"}
+
+# What a training checkpoint of train_seq2seq holds besides its fingerprint.
+_CHECKPOINT_KEYS = ("model", "optimizer", "config", "epoch", "batch", "history", "rng", "cuda_rng")
 
 
 @dataclass
@@ -206,20 +218,31 @@ def train_seq2seq(
         The :class:`Seq2SeqHistory` (of the whole run, across resumptions).
 
     Raises:
-        ValueError: the checkpoint was written with different training settings.
-        CheckpointError: its weights do not fit the model.
+        ValueError: a pair is malformed (not two id sequences, an empty source, a target
+            shorter than ``BOS EOS``, an id outside the model's vocabulary).
+        TypeError: a pair holds text instead of token ids.
+        CheckpointError: the checkpoint is unreadable, is not a training checkpoint, or
+            was written by another run (other pairs, model config or training settings;
+            the message lists what differs); or its weights do not fit the model.
     """
     if not train_pairs or not val_pairs:
         raise ValueError("train_seq2seq needs at least one training and one validation pair.")
-    pad_id, d_model = model.config.pad_id, model.config.d_model  # type: ignore[union-attr]
+    model_config = model.config  # type: ignore[union-attr]
+    for name, pairs in (("train_pairs", train_pairs), ("val_pairs", val_pairs)):
+        _check_pairs(pairs, name, model_config)
+    pad_id, d_model = model_config.pad_id, model_config.d_model
     optimizer = make_optimizer(
         model, lr=0.0, weight_decay=config.weight_decay, betas=config.betas, eps=config.eps
     )
     lengths = _pair_lengths(train_pairs)
     device = next(model.parameters()).device  # batches go where the model is (CPU or GPU)
     state = {"epoch": 0, "batch": 0, "history": Seq2SeqHistory()}
-    if checkpoint is not None and Path(checkpoint).is_file():
-        state = _resume(Path(checkpoint), model, optimizer, config)
+    fingerprint: dict[str, Any] = {}
+    if checkpoint is not None:
+        remove_stale_temporaries(checkpoint)
+        fingerprint = run_fingerprint(model_config, train_pairs, val_pairs)
+        if Path(checkpoint).is_file():
+            state = _resume(Path(checkpoint), model, optimizer, config, fingerprint)
     history: Seq2SeqHistory = state["history"]
 
     def save(epoch: int, batch: int) -> None:
@@ -234,6 +257,7 @@ def train_seq2seq(
                     "history": dataclasses.asdict(history),
                     "rng": torch.get_rng_state(),
                     "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+                    "fingerprint": fingerprint,
                 },
                 checkpoint,
             )
@@ -379,22 +403,140 @@ def _pair_lengths(pairs: Sequence[TokenPair]) -> list[int]:
     return [max(len(src), len(tgt) - 1) for src, tgt in pairs]
 
 
+def _check_pairs(pairs: Sequence[TokenPair], name: str, model_config: Any) -> None:
+    """Check every pair before training, so that a bad one is named instead of failing
+    deep inside a batch (or, for an id outside the vocabulary, inside an embedding)."""
+    vocab_sizes = {
+        "source": getattr(model_config, "src_vocab_size", None),
+        "target": getattr(model_config, "tgt_vocab_size", None),
+    }
+    for i, pair in enumerate(pairs):
+        if isinstance(pair, (str, bytes)) or not isinstance(pair, Sequence) or len(pair) != 2:
+            raise ValueError(
+                f"{name}[{i}] is {pair!r}; every pair must be (source ids, target ids), "
+                "two lists of token ids."
+            )
+        for side, ids in zip(("source", "target"), pair):
+            if isinstance(ids, str):
+                raise TypeError(
+                    f"the {side} of {name}[{i}] is the string {ids!r}; tokenise the text "
+                    "first (pairs hold token ids, not text)."
+                )
+            if len(ids) == 0:
+                raise ValueError(f"the {side} of {name}[{i}] is empty; drop that pair.")
+            size = vocab_sizes[side]
+            if size is not None and not 0 <= min(ids) <= max(ids) < size:
+                bad = next(int(t) for t in ids if not 0 <= t < size)
+                raise ValueError(
+                    f"the {side} of {name}[{i}] holds id {bad}, outside the model's "
+                    f"{side} vocabulary of {size} ids (0..{size - 1}); tokenise with the "
+                    "tokeniser the model was built for."
+                )
+        if len(pair[1]) < 2:
+            raise ValueError(
+                f"the target of {name}[{i}] has {len(pair[1])} id; a target must be "
+                "BOS ... EOS (at least 2 ids): add the tokeniser's BOS and EOS ids."
+            )
+
+
+def pairs_fingerprint(pairs: Sequence[TokenPair]) -> str:
+    """SHA-256 (hex) of tokenised pairs, in order: equal exactly when the pairs are.
+
+    Each sequence is hashed as its length and its ids as 64-bit integers, so ``([1, 2],
+    [3])`` and ``([1], [2, 3])`` differ. Linear in the number of ids, fast enough to run on
+    every start of a training run.
+    """
+    digest = hashlib.sha256()
+    for pair in pairs:
+        for ids in pair:
+            values = ids.tolist() if hasattr(ids, "tolist") else ids
+            digest.update(len(values).to_bytes(8, "little"))
+            digest.update(array("q", values).tobytes())
+    return digest.hexdigest()
+
+
+def run_fingerprint(
+    model_config: Any, train_pairs: Sequence[TokenPair], val_pairs: Sequence[TokenPair]
+) -> dict[str, Any]:
+    """What makes a run of :func:`train_seq2seq` the run it is, besides its training
+    settings: the model's config (as a dict, when it is a dataclass) and the count and
+    :func:`pairs_fingerprint` of the training and validation pairs.
+
+    Stored in every checkpoint; resuming compares it with the new call's.
+    """
+    return {
+        "model_config": dataclasses.asdict(model_config)
+        if dataclasses.is_dataclass(model_config)
+        else None,
+        "train_pairs": {"count": len(train_pairs), "sha256": pairs_fingerprint(train_pairs)},
+        "val_pairs": {"count": len(val_pairs), "sha256": pairs_fingerprint(val_pairs)},
+    }
+
+
+def _changed_fields(saved: Mapping[str, Any], ours: Mapping[str, Any], ignore: set[str]) -> str:
+    """``"name: old -> new, ..."`` for the fields that differ (``""`` if none)."""
+    names = sorted(
+        name
+        for name in {*saved, *ours}
+        if name not in ignore and _as_plain(saved.get(name)) != _as_plain(ours.get(name))
+    )
+    return ", ".join(f"{n}: {saved.get(n)!r} -> {ours.get(n)!r}" for n in names)
+
+
+def _run_differences(
+    saved: Mapping[str, Any], config: Seq2SeqTrainConfig, fingerprint: Mapping[str, Any]
+) -> list[str]:
+    """How the run that wrote ``saved`` differs from this one, one phrase per difference."""
+    differences = []
+    settings = _changed_fields(saved["config"], dataclasses.asdict(config), _RESUMABLE_CHANGES)
+    if settings:
+        differences.append(f"other training settings ({settings})")
+    theirs = saved.get("fingerprint")
+    if theirs is None:  # written before checkpoints carried a fingerprint
+        warnings.warn(
+            "the checkpoint has no fingerprint (it predates them), so resuming cannot check "
+            "that it was made with these pairs and this model; delete it to be sure.",
+            stacklevel=4,
+        )
+        return differences
+    if theirs["model_config"] is not None and fingerprint["model_config"] is not None:
+        model = _changed_fields(theirs["model_config"], fingerprint["model_config"], set())
+        if model:
+            differences.append(f"another model configuration ({model})")
+    for key, what in (("train_pairs", "training pairs"), ("val_pairs", "validation pairs")):
+        old, new = theirs[key], fingerprint[key]
+        if old != new:
+            differences.append(
+                f"other {what} ({old['count']} pairs, SHA-256 {old['sha256'][:12]}... -> "
+                f"{new['count']} pairs, SHA-256 {new['sha256'][:12]}...)"
+            )
+    return differences
+
+
 def _resume(
-    path: Path, model: nn.Module, optimizer: torch.optim.Optimizer, config: Seq2SeqTrainConfig
+    path: Path,
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    config: Seq2SeqTrainConfig,
+    fingerprint: Mapping[str, Any],
 ) -> dict[str, Any]:
     saved = read_checkpoint(path)
-    ours = dataclasses.asdict(config)
-    changed = sorted(
-        name
-        for name, value in saved["config"].items()
-        if name not in _RESUMABLE_CHANGES and _as_plain(value) != _as_plain(ours.get(name))
-    )
-    if changed:
-        listing = ", ".join(f"{n}: {saved['config'][n]!r} -> {ours.get(n)!r}" for n in changed)
-        raise ValueError(
-            f"the checkpoint {path} was written with other training settings ({listing}). "
-            "Resume with the same settings (only epochs, max_steps, checkpoint_every, "
-            "keep_epochs and progress may change), or delete the checkpoint to start afresh."
+    missing = [key for key in _CHECKPOINT_KEYS if key not in saved]
+    if missing:
+        raise CheckpointError(
+            f"{path} is not a training checkpoint of train_seq2seq (it lacks the keys "
+            f"{', '.join(missing)}). A file of weights only (such as "
+            f"{best_weights_path(path).name}) is loaded with restore_best_weights or "
+            "load_checkpoint; to train, pass another checkpoint path."
+        )
+    differences = _run_differences(saved, config, fingerprint)
+    if differences:
+        raise CheckpointError(
+            f"the checkpoint {path} was written by another run: {'; '.join(differences)}. "
+            "Resume with the same pairs, model and settings (only epochs, max_steps, "
+            "checkpoint_every, keep_epochs and progress may change), or start afresh: "
+            f"delete {path} (with its {best_weights_path(path).name} and "
+            f"{path.stem}.epoch<N>{path.suffix} files) or pass another checkpoint path."
         )
     load_checkpoint(model, saved["model"], source=f"checkpoint {path}")
     optimizer.load_state_dict(saved["optimizer"])
@@ -421,7 +563,9 @@ __all__ = [
     "best_weights_path",
     "epoch_weights_path",
     "evaluate_loss",
+    "pairs_fingerprint",
     "restore_best_weights",
+    "run_fingerprint",
     "train_seq2seq",
     "translation_loss",
 ]
