@@ -121,7 +121,7 @@ def read_safetensors(path: str | Path) -> dict[str, torch.Tensor]:
     """All tensors of a ``.safetensors`` file, on the CPU.
 
     Raises:
-        CheckpointError: if the file is missing, is a folder, or is not a valid
+        CheckpointError: if the file is missing, is a folder, is empty, or is not a valid
             safetensors file (truncated download, another format), naming the file.
     """
     path = Path(path)
@@ -129,12 +129,15 @@ def read_safetensors(path: str | Path) -> dict[str, torch.Tensor]:
         raise CheckpointError(f"{path} is a folder; pass the .safetensors file inside it")
     if not path.is_file():
         raise CheckpointError(f"{path}: file not found")
+    remedy = "delete it and download (or save) it again"
+    if path.stat().st_size == 0:
+        raise CheckpointError(f"{path} is empty (0 bytes): an interrupted download; {remedy}")
     try:
         return load_file(path, device="cpu")
     except (SafetensorError, OSError) as error:
         raise CheckpointError(
             f"{path}: not a valid safetensors file ({error}); a truncated download or a "
-            "file in another format (e.g. a PyTorch .bin) gives this"
+            f"file in another format (e.g. a PyTorch .bin) gives this; {remedy}"
         ) from None
 
 
@@ -242,8 +245,11 @@ def load_checkpoint(
     needs a rule for its first name only.
 
     Raises:
+        TypeError: if ``checkpoint`` is a file path or holds something other than tensors
+            (a whole training checkpoint, say); the message says what to pass instead.
         CheckpointError: as :func:`convert_checkpoint`; the module is left unchanged.
     """
+    _check_tensor_mapping(checkpoint, source)
     shapes, aliases = _unique_state(module)
     if rules is None:  # our own names: a tied weight may also be saved under its aliases
         rules = [TensorRule(name, (name,)) for name in shapes]
@@ -251,6 +257,32 @@ def load_checkpoint(
     state = convert_checkpoint(checkpoint, rules, shapes, optional=optional, source=source)
     state.update({alias: state[name] for alias, name in aliases.items()})
     module.load_state_dict(state, strict=True)
+
+
+def _check_tensor_mapping(checkpoint: object, source: str) -> None:
+    """Refuse what is not a dict of tensors before it turns into a list of missing keys."""
+    if isinstance(checkpoint, (str, Path)):
+        raise TypeError(
+            f"load_checkpoint takes the tensors (a dict name -> tensor), not the path "
+            f"{str(checkpoint)!r}; use load_safetensors(module, path) for a .safetensors "
+            "file, or read_checkpoint(path)['model'] for a training checkpoint."
+        )
+    if not isinstance(checkpoint, Mapping):
+        raise TypeError(
+            f"{source} must be a dict name -> tensor (a state dict), got "
+            f"{type(checkpoint).__name__}."
+        )
+    not_tensors = [name for name, value in checkpoint.items() if not torch.is_tensor(value)]
+    if not_tensors:
+        hint = (
+            f"; it looks like a whole training checkpoint: pass its {'model'!r} entry"
+            if isinstance(checkpoint.get("model"), Mapping)
+            else ""
+        )
+        raise TypeError(
+            f"{source} must map names to tensors, but {', '.join(map(repr, not_tensors[:5]))}"
+            f"{' ...' if len(not_tensors) > 5 else ''} hold other values{hint}."
+        )
 
 
 def export_checkpoint(module: nn.Module, rules: Sequence[TensorRule]) -> dict[str, torch.Tensor]:
