@@ -113,15 +113,37 @@ class TrainHistory:
         return min(self.val_loss, default=math.inf)
 
 
+def _check_stream(ids: object, name: str) -> torch.Tensor:
+    """Return ``ids`` after checking it is a 1-D tensor of integer token ids."""
+    if not isinstance(ids, torch.Tensor):
+        raise TypeError(
+            f"{name} must be a 1-D torch.Tensor of token ids, got {type(ids).__name__}; "
+            "convert a list with torch.tensor(ids)."
+        )
+    if ids.ndim != 1:
+        raise ValueError(
+            f"{name} must be one 1-D stream (n_tokens,), got shape {tuple(ids.shape)}; "
+            "flatten a batch of texts into one stream first (e.g. ids.flatten())."
+        )
+    if ids.is_floating_point() or ids.is_complex() or ids.dtype == torch.bool:
+        raise TypeError(
+            f"{name} must hold integer token ids, got dtype {ids.dtype}; use ids.long()."
+        )
+    return ids
+
+
 def split_ids(ids: torch.Tensor, val_fraction: float) -> tuple[torch.Tensor, torch.Tensor]:
     """Split a 1-D stream of ids into ``(train, val)``, validation being the last part.
 
     Args:
         ids: ``(n_tokens,)`` token ids.
         val_fraction: share of the stream held out, in ``(0, 1)``.
+
+    Raises:
+        TypeError: if ``ids`` is not a tensor of integers.
+        ValueError: if it is not 1-D, or either side of the split would be too short.
     """
-    if ids.ndim != 1:
-        raise ValueError(f"ids must be one 1-D stream (n_tokens,), got shape {tuple(ids.shape)}.")
+    _check_stream(ids, "ids")
     if not 0 < val_fraction < 1:
         raise ValueError(f"val_fraction must lie strictly between 0 and 1, got {val_fraction}.")
     n_train = int(len(ids) * (1 - val_fraction))
@@ -147,9 +169,12 @@ def random_batch(
     Returns:
         ``(inputs, targets)``, both ``(batch_size, block_size)``; ``targets[b, t]`` is the
         id that follows ``inputs[b, t]`` in the stream.
+
+    Raises:
+        TypeError: if ``ids`` is not a tensor of integers.
+        ValueError: if it is not 1-D or is too short for one window.
     """
-    if ids.ndim != 1:
-        raise ValueError(f"ids must be one 1-D stream (n_tokens,), got shape {tuple(ids.shape)}.")
+    _check_stream(ids, "ids")
     if len(ids) <= block_size:
         raise ValueError(
             f"the stream has {len(ids)} ids, too few for windows of block_size={block_size} "
@@ -225,7 +250,19 @@ def train_lm(
 
     Returns:
         The :class:`TrainHistory`.
+
+    Raises:
+        TypeError: if a stream is not a tensor of integer ids.
+        ValueError: if a stream is not 1-D or is too short for one window of
+            ``block_size + 1`` ids (the message names the stream).
     """
+    for name, ids in (("train_ids", train_ids), ("val_ids", val_ids)):
+        _check_stream(ids, name)
+        if len(ids) <= config.block_size:
+            raise ValueError(
+                f"{name} has {len(ids)} ids, too few for one window of block_size="
+                f"{config.block_size} plus a target; use a smaller block_size or more text."
+            )
     generator = torch.Generator().manual_seed(config.seed)
     eval_generator = torch.Generator().manual_seed(config.seed + 1)
     fixed = {
