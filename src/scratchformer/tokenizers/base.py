@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+import operator
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -37,22 +38,72 @@ class TokenizerFileError(ValueError):
     """A tokeniser file is malformed or inconsistent; the message names the file and place."""
 
 
+def check_text(text: object, name: str = "text") -> str:
+    """Return ``text`` if it is a string; otherwise raise a ``TypeError`` saying what to pass.
+
+    Tokenisers call this first, so ``None`` is not read as empty text, bytes are not
+    split into integers, and a list is not taken for one text.
+    """
+    if isinstance(text, str):
+        return text
+    if isinstance(text, (bytes, bytearray)):
+        hint = f'; decode it first: {name}.decode("utf-8")'
+    elif isinstance(text, (list, tuple)):
+        hint = "; encode one text at a time: [tokenizer.encode(t) for t in texts]"
+    elif text is None:
+        hint = " (None is not empty text; pass '' for that)"
+    else:
+        hint = ""
+    raise TypeError(f"{name} must be a str, got {type(text).__name__} {text!r:.60}{hint}")
+
+
+def check_texts(texts: object, name: str = "texts") -> list[str]:
+    """Return ``texts`` as a list after checking it is a list of strings, none missing.
+
+    Raises:
+        TypeError: for a single string (wrap it in a list) or an item that is not a str,
+            naming its position.
+    """
+    if isinstance(texts, str):
+        raise TypeError(f"{name} must be a list of str, got one str; wrap it in a list: [text]")
+    if not isinstance(texts, Iterable):
+        raise TypeError(f"{name} must be a list of str, got {type(texts).__name__}")
+    items = list(texts)
+    for i, text in enumerate(items):
+        check_text(text, f"{name}[{i}]")
+    return items
+
+
 def check_ids(ids: Iterable[int], vocab_size: int) -> list[int]:
     """Return ``ids`` as a list of Python ints after checking each is a valid id.
 
-    Accepts any iterable of integers, including a 1-D tensor or array.
+    Accepts any iterable of integers, including a 1-D tensor or array and NumPy or
+    0-d tensor integers.
 
     Raises:
-        TypeError: naming the first id that is not an integer.
+        TypeError: if ``ids`` is not a sequence of ids (one int, a string, a batch of
+            sequences), or naming the first id that is not an integer.
         ValueError: naming the first id outside ``range(vocab_size)``.
     """
     if hasattr(ids, "tolist"):
         ids = ids.tolist()  # tensors and arrays
+    if isinstance(ids, (str, bytes)) or not isinstance(ids, Iterable):
+        one = " (for one id, pass [id])" if isinstance(ids, int) else ""
+        raise TypeError(
+            f"ids must be a list of ints or a 1-D integer tensor, got {type(ids).__name__} "
+            f"{ids!r:.60}{one}; decode turns ids into text, encode turns text into ids"
+        )
     checked: list[int] = []
-    for position, token_id in enumerate(ids):
-        if isinstance(token_id, bool) or not isinstance(token_id, int):
+    for position, item in enumerate(ids):
+        if isinstance(item, (list, tuple)):
             raise TypeError(
-                f"token id at position {position} is {token_id!r}; ids must be integers "
+                f"the id at position {position} is a sequence, {item!r:.60}: decode takes "
+                "one sequence of ids; decode a batch row by row"
+            )
+        token_id = None if isinstance(item, bool) else _as_int(item)
+        if token_id is None:
+            raise TypeError(
+                f"token id at position {position} is {item!r}; ids must be integers "
                 "(pass a list of ints or a 1-D integer tensor)"
             )
         if not 0 <= token_id < vocab_size:
@@ -62,6 +113,14 @@ def check_ids(ids: Iterable[int], vocab_size: int) -> list[int]:
             )
         checked.append(token_id)
     return checked
+
+
+def _as_int(item: object) -> int | None:
+    """``item`` as an int if it is an integer of any kind (NumPy, a 0-d tensor), else None."""
+    try:
+        return operator.index(item)  # type: ignore[arg-type]
+    except TypeError:
+        return None
 
 
 def read_json(path: Path) -> Any:
@@ -91,6 +150,37 @@ def read_json(path: Path) -> Any:
         raise TokenizerFileError(
             f"{path}: line {error.lineno} column {error.colno}: invalid JSON ({error.msg})"
         ) from None
+
+
+def check_saved_file(
+    data: Any, keys: Sequence[str], path: Path, file_format: str, version: int
+) -> None:
+    """Check a JSON file written by a tokeniser's ``save``: an object tagged
+    ``"format": file_format`` and ``"version": version`` that holds every key of ``keys``.
+
+    Raises:
+        TokenizerFileError: naming the file and either the foreign format, the
+            unsupported version or every missing key, so a hand-edited or foreign file
+            is found at once.
+    """
+    if not isinstance(data, dict):
+        raise TokenizerFileError(
+            f"{path}: not a {file_format} file (a JSON object), got {type(data).__name__}"
+        )
+    if data.get("format", file_format) != file_format:
+        raise TokenizerFileError(
+            f"{path}: not a {file_format} file ('format' is {data['format']!r})"
+        )
+    if data.get("version") != version:
+        raise TokenizerFileError(
+            f"{path}: unsupported version {data.get('version')!r} (this code reads {version})"
+        )
+    missing = [key for key in keys if key not in data]
+    if missing:
+        raise TokenizerFileError(
+            f"{path}: missing field(s) {', '.join(map(repr, missing))}; a {file_format} file "
+            f"written by its save() has {', '.join(map(repr, keys))}"
+        )
 
 
 def write_json(path: Path, data: Any) -> None:

@@ -22,7 +22,14 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from scratchformer.tokenizers.base import TokenizerFileError, check_ids, read_json, write_json
+from scratchformer.tokenizers.base import (
+    TokenizerFileError,
+    check_ids,
+    check_saved_file,
+    check_text,
+    read_json,
+    write_json,
+)
 from scratchformer.tokenizers.bpe_files import (
     MERGES_FILE,
     VOCAB_FILE,
@@ -49,6 +56,7 @@ from scratchformer.tokenizers.specials import SpecialTokenSplitter
 CONFIG_FILE = "bpe_config.json"
 _FORMAT = "scratchformer.ByteLevelBPE"
 _VERSION = 1
+_CONFIG_KEYS = ("format", "version", "special_tokens", "pretokenizer_pattern")
 _CACHE_LIMIT = 100_000
 
 
@@ -148,18 +156,49 @@ class ByteLevelBPE:
         :func:`~scratchformer.tokenizers.bpe_train.learn_merges` (most frequent pair
         first; ties to the smallest pair of ids), so the same corpus always gives the
         same tokeniser. The per-merge statistics are kept in :attr:`trace`.
+
+        Raises:
+            TypeError: if ``texts`` is not a str or an iterable of str (naming the first
+                item that is not a str).
+            ValueError: if there are no texts, or merges are wanted but the texts hold
+                nothing to learn them from (all empty, or special tokens only).
         """
         if isinstance(texts, str):
             texts = [texts]
+        elif isinstance(texts, (bytes, bytearray)) or not isinstance(texts, Iterable):
+            hint = (
+                '; decode bytes first: texts.decode("utf-8")'
+                if isinstance(texts, (bytes, bytearray))
+                else ""
+            )
+            raise TypeError(
+                f"texts must be a str or a list of str, got {type(texts).__name__}{hint}"
+            )
+        n_texts = 0
+
+        def checked_texts() -> Iterable[str]:
+            nonlocal n_texts
+            for i, text in enumerate(texts):
+                n_texts += 1
+                yield check_text(text, f"texts[{i}]")
+
         splitter = SpecialTokenSplitter(config.special_tokens)
         pieces = (
             piece
-            for text in texts
+            for text in checked_texts()
             for chunk, is_special in splitter.split(text)
             if not is_special
             for piece in config.pretokenizer.split(chunk)
         )
-        merges = learn_merges(word_counts_from_pieces(pieces), config.merges_wanted)
+        word_counts = word_counts_from_pieces(pieces)
+        if n_texts == 0:
+            raise ValueError("texts is empty: pass at least one training text.")
+        if not word_counts and config.merges_wanted > 0:
+            raise ValueError(
+                f"the {n_texts} training text(s) hold no text to learn merges from (all "
+                "empty, or special tokens only); pass the corpus itself."
+            )
+        merges = learn_merges(word_counts, config.merges_wanted)
 
         token_bytes = [bytes([b]) for b in range(N_BYTES)]
         for merge in merges:
@@ -246,15 +285,9 @@ class ByteLevelBPE:
         directory = Path(directory)
         config_path = directory / CONFIG_FILE
         config = read_json(config_path)
-        if not isinstance(config, dict) or config.get("format") != _FORMAT:
-            raise TokenizerFileError(f"{config_path}: not a {_FORMAT} file (missing 'format' tag)")
-        if config.get("version") != _VERSION:
-            raise TokenizerFileError(
-                f"{config_path}: unsupported version {config.get('version')!r} "
-                f"(this code reads {_VERSION})"
-            )
-        specials = config.get("special_tokens")
-        pattern = config.get("pretokenizer_pattern")
+        check_saved_file(config, _CONFIG_KEYS, config_path, _FORMAT, _VERSION)
+        specials = config["special_tokens"]
+        pattern = config["pretokenizer_pattern"]
         if not isinstance(specials, list) or not isinstance(pattern, str):
             raise TokenizerFileError(
                 f"{config_path}: needs a 'special_tokens' list and a 'pretokenizer_pattern' string"
@@ -303,10 +336,11 @@ class ByteLevelBPE:
         """Token ids of ``text``; special tokens in it become their single id.
 
         Raises:
+            TypeError: if ``text`` is not a str (``None``, bytes, a list of texts).
             UnicodeEncodeError: if ``text`` holds a lone surrogate (not valid Unicode text).
         """
         ids: list[int] = []
-        for chunk, is_special in self._splitter.split(text):
+        for chunk, is_special in self._splitter.split(check_text(text)):
             if is_special:
                 ids.append(self._vocab[chunk])
                 continue

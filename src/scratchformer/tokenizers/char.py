@@ -12,11 +12,19 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-from scratchformer.tokenizers.base import TokenizerFileError, check_ids, read_json, write_json
+from scratchformer.tokenizers.base import (
+    TokenizerFileError,
+    check_ids,
+    check_saved_file,
+    check_text,
+    read_json,
+    write_json,
+)
 from scratchformer.tokenizers.specials import SpecialTokenSplitter
 
 _FORMAT = "scratchformer.CharTokenizer"
 _VERSION = 1
+_KEYS = ("format", "version", "chars", "special_tokens", "unk_token")
 
 
 class CharTokenizer:
@@ -68,9 +76,15 @@ class CharTokenizer:
         """Build the vocabulary from the sorted unique characters of ``text``.
 
         Raises:
+            TypeError: if ``text`` is not one string (a list of texts: join them first).
             ValueError: if ``text`` is empty (there would be no characters to learn).
         """
-        if not text:
+        if isinstance(text, (list, tuple)):
+            raise TypeError(
+                "from_text takes one str; join a list of texts first: "
+                "CharTokenizer.from_text(''.join(texts))"
+            )
+        if not check_text(text):
             raise ValueError("cannot build a character vocabulary from empty text")
         return cls(sorted(set(text)), special_tokens=special_tokens, unk_token=unk_token)
 
@@ -99,12 +113,13 @@ class CharTokenizer:
         """One id per character; special tokens found in ``text`` become their single id.
 
         Raises:
+            TypeError: if ``text`` is not a str (``None``, bytes, a list of texts).
             ValueError: for a character outside the vocabulary when there is no
                 ``unk_token``, naming the character and its position.
         """
         ids: list[int] = []
         position = 0
-        for chunk, is_special in self._splitter.split(text):
+        for chunk, is_special in self._splitter.split(check_text(text)):
             if is_special:
                 ids.append(self._token_to_id[chunk])
             else:
@@ -155,16 +170,9 @@ class CharTokenizer:
             TokenizerFileError: if the file is not valid JSON or not a CharTokenizer file.
         """
         data = read_json(Path(path))
-        if not isinstance(data, dict) or data.get("format") != _FORMAT:
-            raise TokenizerFileError(f"{path}: not a {_FORMAT} file (missing 'format' tag)")
-        if data.get("version") != _VERSION:
-            raise TokenizerFileError(
-                f"{path}: unsupported version {data.get('version')!r} (this code reads {_VERSION})"
-            )
+        check_saved_file(data, _KEYS, Path(path), _FORMAT, _VERSION)
         try:
             return cls(data["chars"], data["special_tokens"], data["unk_token"])
-        except KeyError as error:
-            raise TokenizerFileError(f"{path}: missing field {error.args[0]!r}") from None
         except (TypeError, ValueError) as error:
             raise TokenizerFileError(f"{path}: {error}") from None
 

@@ -29,6 +29,8 @@ import sys
 import unicodedata
 from functools import lru_cache
 
+from scratchformer.tokenizers.base import check_text
+
 GPT2_PATTERN = r"""'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"""
 
 # Unicode's White_Space property (what the `regex` module and Oniguruma mean by \s).
@@ -168,9 +170,10 @@ class RegexPreTokenizer:
         """Cut ``text`` into pieces; ``"".join(pieces) == text`` always holds.
 
         Raises:
+            TypeError: if ``text`` is not a str.
             ValueError: if the pattern leaves some character of ``text`` unmatched.
         """
-        pieces = [match.group(0) for match in self._regex.finditer(text)]
+        pieces = [match.group(0) for match in self._regex.finditer(check_text(text))]
         if sum(map(len, pieces)) != len(text):
             raise ValueError(
                 f"pre-tokeniser pattern {self.pattern!r} does not match every character "

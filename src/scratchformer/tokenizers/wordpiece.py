@@ -40,7 +40,7 @@ from typing import NamedTuple
 import torch
 
 from scratchformer.batching import pad_batch
-from scratchformer.tokenizers.base import TokenizerFileError, check_ids
+from scratchformer.tokenizers.base import TokenizerFileError, check_ids, check_text, check_texts
 from scratchformer.tokenizers.specials import SpecialTokenSplitter
 
 VOCAB_FILE = "vocab.txt"
@@ -282,9 +282,13 @@ class WordPiece:
 
     # ------------------------------------------------------------------ tokenising
     def normalize(self, text: str) -> str:
-        """Clean-up, CJK spacing, accent stripping and lower-casing (see the module docs)."""
+        """Clean-up, CJK spacing, accent stripping and lower-casing (see the module docs).
+
+        Raises:
+            TypeError: if ``text`` is not a str.
+        """
         pieces = []
-        for char in text:
+        for char in check_text(text):
             if char in "\x00\ufffd" or is_control(char):
                 continue
             if is_whitespace(char):
@@ -352,9 +356,13 @@ class WordPiece:
         return tuple(pieces)
 
     def tokenize(self, text: str) -> list[str]:
-        """The WordPiece tokens of ``text``, without ``[CLS]``/``[SEP]``."""
+        """The WordPiece tokens of ``text``, without ``[CLS]``/``[SEP]``.
+
+        Raises:
+            TypeError: if ``text`` is not a str (``None``, bytes, a list of texts).
+        """
         tokens: list[str] = []
-        for chunk, is_special in self._splitter.split(text):
+        for chunk, is_special in self._splitter.split(check_text(text)):
             if is_special:
                 tokens.append(chunk)
                 continue
@@ -378,11 +386,12 @@ class WordPiece:
         one gets the rest; each keeps its beginning.
 
         Raises:
+            TypeError: if ``text`` (or a given ``pair``) is not a str.
             ValueError: if ``max_len`` leaves no room for the special tokens (below 2,
                 or below 3 for a pair).
         """
-        first = self.tokenize(text)
-        second = None if pair is None else self.tokenize(pair)
+        first = self.tokenize(check_text(text))
+        second = None if pair is None else self.tokenize(check_text(pair, "pair"))
         if max_len is not None:
             first, second = _truncate(first, second, max_len)
         cfg = self.config
@@ -417,10 +426,14 @@ class WordPiece:
         Raises:
             ValueError: for an empty batch, ``pairs`` of another length than ``texts``,
                 or a ``max_len`` too small for the special tokens.
-            TypeError: if ``texts`` is a single string (wrap it in a list).
+            TypeError: if ``texts`` is a single string (wrap it in a list) or holds
+                something other than strings (naming its position).
         """
         if isinstance(texts, str) or (pairs is not None and isinstance(pairs, str)):
             raise TypeError("encode_batch expects a list of strings; wrap a single text in [ ]")
+        texts = check_texts(texts)
+        if pairs is not None:
+            pairs = check_texts(pairs, "pairs")
         if not texts:
             raise ValueError("cannot encode an empty batch: pass at least one text")
         if pairs is not None and len(pairs) != len(texts):
