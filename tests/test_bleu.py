@@ -89,6 +89,12 @@ def assert_same(ours: BLEUScore, theirs) -> None:
 # -- agreement with sacreBLEU on generated corpora ------------------------------------------
 
 
+# Random corpora with as many streams as hypotheses sometimes look transposed by chance;
+# the warning is tested in tests/test_bad_inputs_data.py, the score here.
+LOOKS_TRANSPOSED_BY_CHANCE = pytest.mark.filterwarnings("ignore:the references look transposed")
+
+
+@LOOKS_TRANSPOSED_BY_CHANCE
 @settings(max_examples=400, deadline=None)
 @given(corpora(), options)
 def test_corpus_bleu_equals_sacrebleu(corpus, opts):
@@ -98,6 +104,7 @@ def test_corpus_bleu_equals_sacrebleu(corpus, opts):
     )
 
 
+@LOOKS_TRANSPOSED_BY_CHANCE
 @settings(max_examples=100, deadline=None)
 @given(corpora(), options, st.sampled_from([0.0, 0.01, 0.5, 2.0]))
 def test_smoothing_values_equal_sacrebleu(corpus, opts, value):

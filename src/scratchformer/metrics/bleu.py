@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import math
 import re
+import warnings
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -229,33 +230,55 @@ def _check_hypotheses(hypotheses: Sequence[str]) -> None:
         raise ValueError("no hypotheses: BLEU needs at least one segment.")
     for i, hypothesis in enumerate(hypotheses):
         if not isinstance(hypothesis, str):
-            raise TypeError(f"hypotheses[{i}] is a {type(hypothesis).__name__}, not a string.")
+            hint = (
+                '; BLEU tokenises itself: pass detokenised text, e.g. " ".join(words)'
+                if _is_list(hypothesis)
+                else ""
+            )
+            raise TypeError(
+                f"hypotheses[{i}] is a {type(hypothesis).__name__}, not a string{hint}."
+            )
+
+
+# How corpus_bleu reads references, said in every error about their layout.
+REFERENCE_LAYOUT = (
+    "references[s][i] is reference stream s's reference for hypothesis i (sacreBLEU's "
+    "layout): the outer list holds streams, each with one reference per hypothesis. For 2 "
+    'hypotheses with 2 references each: corpus_bleu(["the cat sat", "a dog ran"], '
+    '[["the cat sat", "a dog ran"], ["a cat sat", "the dog ran"]]). One list of references '
+    "per hypothesis is the transpose; convert it with "
+    "[list(stream) for stream in itertools.zip_longest(*per_hypothesis)] (None fills the "
+    "gaps of ragged lists). A flat list of strings is one reference per hypothesis."
+)
 
 
 def _references_per_segment(
     references: Sequence[Sequence[str | None]] | Sequence[str], n_segments: int
 ) -> list[list[str]]:
     """The references of each segment, from either accepted layout (see :func:`corpus_bleu`)."""
-    layouts = (
-        "one reference string per hypothesis, or a list of reference streams "
-        "(each a list with one string per hypothesis)"
-    )
     if not _is_list(references):
-        raise TypeError(f"references must be a list: {layouts}; got {type(references).__name__}.")
+        raise TypeError(
+            f"references must be a list, got {type(references).__name__}. {REFERENCE_LAYOUT}"
+        )
     if not references:
-        raise ValueError(f"references is empty; pass {layouts}.")
+        raise ValueError(f"references is empty. {REFERENCE_LAYOUT}")
     if all(isinstance(reference, str) for reference in references):
         streams: Sequence[Sequence[str | None]] = [references]  # type: ignore[list-item]
     elif all(_is_list(stream) for stream in references):
         streams = references  # type: ignore[assignment]
     else:
-        raise TypeError(f"references mixes strings with other items; pass {layouts}.")
+        raise TypeError(f"references mixes strings with other items. {REFERENCE_LAYOUT}")
     for s, stream in enumerate(streams):
         if len(stream) != n_segments:
+            looks_transposed = (
+                f" references has {n_segments} lists, one per hypothesis: it looks like "
+                "one list of references per hypothesis."
+                if len(streams) == n_segments > 1
+                else ""
+            )
             raise ValueError(
                 f"reference stream {s} has {len(stream)} entries but there are {n_segments} "
-                "hypotheses. A stream holds one reference per hypothesis (sacreBLEU's "
-                "layout); if you have a list of references per hypothesis, transpose it."
+                f"hypotheses.{looks_transposed} {REFERENCE_LAYOUT}"
             )
     per_segment: list[list[str]] = []
     for i, candidates in enumerate(zip(*streams)):
@@ -263,7 +286,8 @@ def _references_per_segment(
         for ref in given:
             if not isinstance(ref, str):
                 raise TypeError(
-                    f"a reference of hypothesis {i} is a {type(ref).__name__}, not a string."
+                    f"a reference of hypothesis {i} is a {type(ref).__name__}, not a string. "
+                    f"{REFERENCE_LAYOUT}"
                 )
         if not given:
             raise ValueError(
@@ -272,6 +296,38 @@ def _references_per_segment(
             )
         per_segment.append(given)
     return per_segment
+
+
+def _warn_if_transposed(
+    hypotheses: list[list[str]], grid: Sequence[Sequence[list[str] | None]]
+) -> None:
+    """Warn when square references read much better the other way round.
+
+    With as many reference lists as hypotheses, references given per hypothesis have the
+    shape of sacreBLEU's layout and would be scored against the wrong sentences. The
+    reference ``grid[a][b]`` belongs to hypothesis ``b`` as read, to hypothesis ``a`` if
+    transposed; the diagonal is the same either way. If, off the diagonal, the
+    hypotheses share more than twice as many words with the references of the transposed
+    reading, the references were most likely given per hypothesis.
+    """
+
+    def shared(hypothesis: list[str], reference: list[str] | None) -> int:
+        if reference is None:
+            return 0
+        return sum((Counter(hypothesis) & Counter(reference)).values())
+
+    n = len(hypotheses)
+    off_diagonal = [(a, b) for a in range(n) for b in range(n) if a != b]
+    as_read = sum(shared(hypotheses[b], grid[a][b]) for a, b in off_diagonal)
+    transposed = sum(shared(hypotheses[a], grid[a][b]) for a, b in off_diagonal)
+    if transposed > 2 * as_read:
+        warnings.warn(
+            f"the references look transposed: off the diagonal, the hypotheses share "
+            f"{transposed} words with references[i][s] but only {as_read} with "
+            f"references[s][i], which is how they are read. {REFERENCE_LAYOUT}",
+            UserWarning,
+            stacklevel=3,
+        )
 
 
 def _check_options(
@@ -319,7 +375,12 @@ def corpus_bleu(
             layout, for several references — a list of reference *streams*, each a list
             with one string per hypothesis: ``[[ref1_of_seg1, ref1_of_seg2], [ref2_of_seg1,
             ref2_of_seg2]]``. A ``None`` in a stream means "this stream has no reference
-            for that segment"; each segment needs at least one reference.
+            for that segment"; each segment needs at least one reference. A list of
+            references *per hypothesis* is the transpose of this layout: convert it
+            (``[list(s) for s in itertools.zip_longest(*per_hypothesis)]``). When there are
+            as many streams as hypotheses the two layouts have the same shape; if the
+            hypotheses then match the transposed references far better, a
+            ``UserWarning`` says so.
         lowercase: compare case-insensitively.
         tokenize: ``"13a"`` (:func:`tokenize_13a`, the standard) or ``"none"`` for text
             that is already tokenised (split on white space only).
@@ -346,6 +407,15 @@ def corpus_bleu(
     _check_hypotheses(hypotheses)
     per_segment = _references_per_segment(references, len(hypotheses))
     value = _check_options(tokenize, smooth, smooth_value, max_ngram_order)
+    n = len(hypotheses)
+    if n > 1 and len(references) == n and all(_is_list(stream) for stream in references):
+        _warn_if_transposed(
+            [_words(h, lowercase, tokenize) for h in hypotheses],
+            [
+                [None if ref is None else _words(ref, lowercase, tokenize) for ref in stream]
+                for stream in references
+            ],
+        )
     counts = _Counts(matches=[0] * max_ngram_order, totals=[0] * max_ngram_order)
     for hypothesis, refs in zip(hypotheses, per_segment):
         counts.add(
