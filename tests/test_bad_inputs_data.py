@@ -243,6 +243,7 @@ CASES: list[tuple[str, Callable[[], object], type[Exception], str]] = [
     ("train_seq2seq(id outside vocab)", lambda: train_seq2seq(tiny_model(), TRAIN, [([3, VOCAB], [BOS, EOS])], SHORT), ValueError, rf"val_pairs\[0\] holds id {VOCAB}, outside"),
     ("train_seq2seq(text pairs)", lambda: train_seq2seq(tiny_model(), [("a b", "c d")], VAL, SHORT), TypeError, "tokenise the text first"),
     ("train_seq2seq(a triple)", lambda: train_seq2seq(tiny_model(), [([3], [1, 2], [4])], VAL, SHORT), ValueError, r"\(source ids, target ids\)"),
+    ("train_seq2seq(checkpoint=folder)", lambda: train_seq2seq(tiny_model(), TRAIN, VAL, SHORT, checkpoint=Path(".")), ValueError, "is a folder; pass a file path inside it"),
     ("load_checkpoint(path)", lambda: load_checkpoint(tiny_model(), "model.safetensors"), TypeError, "use load_safetensors"),
     ("load_checkpoint(training checkpoint)", lambda: load_checkpoint(tiny_model(), {"model": {}, "epoch": 1}), TypeError, "pass its 'model' entry"),
     ("split_ids(list)", lambda: split_ids([1, 2, 3, 4], 0.5), TypeError, r"torch\.tensor\(ids\)"),

@@ -239,6 +239,11 @@ def train_seq2seq(
     state = {"epoch": 0, "batch": 0, "history": Seq2SeqHistory()}
     fingerprint: dict[str, Any] = {}
     if checkpoint is not None:
+        if Path(checkpoint).is_dir():
+            raise ValueError(
+                f"checkpoint={str(checkpoint)!r} is a folder; pass a file path inside it, "
+                f"e.g. {str(Path(checkpoint) / 'translator.pt')!r}."
+            )
         remove_stale_temporaries(checkpoint)
         fingerprint = run_fingerprint(model_config, train_pairs, val_pairs)
         if Path(checkpoint).is_file():
