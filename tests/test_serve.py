@@ -5,12 +5,16 @@ generator and the command line."""
 from __future__ import annotations
 
 import json
+import re
 import socket
 import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 import pytest
@@ -28,6 +32,7 @@ from scratchformer.serve import (
     ServiceConfig,
     ServiceError,
     ServiceProcess,
+    default_model_dir,
     group_into_batches,
     percentile,
     run_load,
@@ -205,6 +210,10 @@ BAD_REQUESTS = [
     ("POST", "/health", b"{}", 405, "/health accepts GET, not POST"),
     ("GET", "/encode", None, 405, "/encode accepts POST, not GET"),
     ("DELETE", "/classify", None, 405, "/classify accepts POST, not DELETE"),
+    ("POST", "/encode", b'{"texts": [["a"]]}', 422, "texts[0] is a list"),
+    ("POST", "/encode", b'{"texts": [null]}', 422, "texts[0] is a NoneType"),
+    ("POST", "/encode", b'{"texts": {"0": "a"}}', 422, "must be a list of strings, got dict"),
+    ("POST", "/encode", b"\xff\xfe", 400, "not valid JSON"),
 ]  # fmt: skip
 
 
@@ -293,6 +302,85 @@ def test_client_times_out_with_a_clear_error() -> None:
     assert caught.value.status is None
 
 
+def test_a_single_string_is_one_text_without_the_batch_dimension(
+    client: Client, model: TextClassifier
+) -> None:
+    embedding = client.encode("free cash")
+    assert embedding.shape == (model.dim,)
+    torch.testing.assert_close(embedding, model.encode(["free cash"])[0], atol=1e-5, rtol=0)
+    one = client.classify("free cash")
+    assert set(one) == {"label", "probabilities", "classes", "model"}
+    expected = model.predict_proba(["free cash"])[0]
+    torch.testing.assert_close(torch.tensor(one["probabilities"]), expected, atol=1e-5, rtol=0)
+    assert one["label"] == ["spam", "ham"][int(expected.argmax())]
+    many = client.classify(["free cash"])  # a list of one stays a batch
+    assert set(many) == {"labels", "probabilities", "classes", "model"}
+    assert many["labels"] == [one["label"]] and client.encode(("a", "b")).shape == (2, model.dim)
+
+
+@pytest.mark.parametrize(
+    ("texts", "phrase"),
+    [(None, "got NoneType"), (b"free cash", "got bytes"), (3, "got int"),
+     ({"texts": ["a"]}, "got dict"), (["ok", 3], "[1] is a int")],
+)  # fmt: skip
+@pytest.mark.parametrize("method", ["encode", "classify"])
+def test_client_refuses_texts_that_are_not_strings_before_sending(
+    method: str, texts: object, phrase: str
+) -> None:
+    client = Client("http://127.0.0.1:1")  # nothing listens: a request would fail otherwise
+    with pytest.raises(TypeError, match=f"^Client\\.{method}: texts.*{re.escape(phrase)}"):
+        getattr(client, method)(texts)
+
+
+class _Liar(BaseHTTPRequestHandler):
+    """Answers every POST 200 with its path's canned body and declared Content-Length (the
+    body's own when ``None``): a service that answers wrongly."""
+
+    answers: ClassVar[dict[str, tuple[bytes, int | None]]] = {
+        "/encode": (b'{"embeddings": [[1.0, 0.0]], "model": "m", "dim": 2}', None),
+        "/classify": ((b'{"labels": ["a"], "probabilities": [[0.5, 0.5], [0.5, 0.5]], '
+                       b'"classes": ["a", "b"], "model": "m"}'), None),
+        "/not-json": (b"<html>proxy error</html>", None),
+        "/cut": (b'{"embeddings": [[1.0', 500),
+    }  # fmt: skip
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers["Content-Length"]))
+        body, declared = self.answers[self.path]
+        self.send_response(200)
+        self.send_header("Content-Length", str(declared or len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+@pytest.fixture(scope="module")
+def liar() -> Iterator[str]:
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Liar)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    httpd.shutdown()
+    httpd.server_close()
+
+
+@pytest.mark.parametrize(
+    ("call", "phrase"),
+    [(lambda c: c.encode(["a", "b"]), "have shape (1, 2); expected (2, 2)"),
+     (lambda c: c.classify(["a", "b"]), "no list of 2 labels"),
+     (lambda c: c.classify(["a"]), "have shape (2, 2); expected (1, 2)"),
+     (lambda c: c.post("/not-json", {}), "not a JSON object"),
+     (lambda c: c.post("/cut", {}), "failed before the whole answer came")],
+    ids=["embedding-missing", "label-missing", "extra-row", "not-json", "cut-off"],
+)  # fmt: skip
+def test_client_never_returns_a_wrong_answer_silently(liar: str, call, phrase: str) -> None:
+    with pytest.raises(ServiceError, match=re.escape(phrase)) as caught:
+        call(Client(liar, timeout_s=5))
+    assert caught.value.status in (200, None)  # 200: it answered, but not what was asked
+
+
 def test_client_rejects_bad_arguments() -> None:
     with pytest.raises(ValueError, match="http://"):
         Client("127.0.0.1:8000")
@@ -305,7 +393,8 @@ def test_client_rejects_bad_arguments() -> None:
     ("field", "value", "phrase"),
     [("port", 70000, "port"), ("max_texts_per_request", 0, "max_texts_per_request"),
      ("max_batch_size", 0, "max_batch_size"), ("max_wait_ms", -1.0, "max_wait_ms"),
-     ("request_timeout_s", 0.0, "request_timeout_s")],
+     ("request_timeout_s", 0.0, "request_timeout_s"), ("read_deadline_s", 0, "read_deadline_s"),
+     ("max_connections", 0, "max_connections"), ("shutdown_timeout_s", -1, "shutdown_timeout_s")],
 )  # fmt: skip
 def test_service_config_rejects_bad_values(field: str, value: object, phrase: str) -> None:
     with pytest.raises(ValueError, match=phrase):
@@ -314,6 +403,19 @@ def test_service_config_rejects_bad_values(field: str, value: object, phrase: st
 
 def test_service_config_binds_loopback_by_default() -> None:
     assert ServiceConfig().host == "127.0.0.1"
+
+
+@pytest.mark.parametrize(("n", "chars"), [(1, 1), (5, 50), (64, 2000)])
+def test_body_limit_fits_the_largest_valid_request_as_json_dumps_writes_it(
+    n: int, chars: int
+) -> None:
+    config = ServiceConfig(max_texts_per_request=n, max_chars_per_text=chars)
+    for character in ("a", "\n", "\u00e9", "\U0001f600"):  # 1, 2, 6 and 12 bytes escaped
+        largest = {"texts": [character * chars] * n}
+        assert len(json.dumps(largest, indent=4)) <= config.max_body_bytes
+    room_for_whitespace = 8 * n + 1024  # bounded: the limit is not a guess far above it
+    widest = len(json.dumps({"texts": ["\U0001f600" * chars] * n}))
+    assert config.max_body_bytes <= widest + room_for_whitespace
 
 
 def test_percentile_matches_numpy() -> None:
@@ -346,6 +448,26 @@ def test_cli_starts_answers_health_and_stops_on_sigterm(
     finally:
         code = service.stop()
     assert code == 0  # SIGTERM led to a clean shutdown, not a kill
+
+
+@pytest.mark.parametrize(("profile", "folder"), [("quick", "minilm-sms-spam-quick"),
+                                                 ("full", "minilm-sms-spam")])  # fmt: skip
+def test_default_model_is_the_run_profiles(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, profile: str, folder: str
+) -> None:
+    monkeypatch.setenv("SCRATCHFORMER_CACHE", str(tmp_path))
+    monkeypatch.setenv("SCRATCHFORMER_PROFILE", profile)
+    assert default_model_dir() == tmp_path / "models" / folder
+
+
+def test_cli_without_model_serves_the_quick_profiles_model(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("SCRATCHFORMER_CACHE", str(tmp_path))
+    monkeypatch.setenv("SCRATCHFORMER_PROFILE", "quick")
+    save_tiny_classifier(tmp_path / "models" / "minilm-sms-spam-quick")
+    with ServiceProcess(None) as service:
+        assert service.client.health()["model"] == "minilm-sms-spam-quick"
 
 
 def test_cli_without_a_model_says_how_to_make_one(tmp_path: Path) -> None:

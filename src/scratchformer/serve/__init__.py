@@ -10,8 +10,8 @@ dynamic batching.
 * :mod:`~scratchformer.serve.process` — the service as a child process.
 
 The model is a :class:`~scratchformer.classify.TextClassifier` folder. Run it with
-``python -m scratchformer.serve [--model DIR] --port N`` (default: chapter 8's fine-tuned
-spam classifier in the cache).
+``python -m scratchformer.serve [--model DIR] --port N`` (default: the fine-tuned spam
+classifier chapter 8 saves in the cache for the current run profile, :func:`default_model_dir`).
 Only the standard library is used for HTTP; it binds to loopback unless told otherwise.
 """
 
@@ -33,7 +33,14 @@ from scratchformer.serve.load import (
     run_load,
 )
 from scratchformer.serve.process import ServiceProcess, free_port
-from scratchformer.serve.server import EmbeddingServer, RequestError, ServiceConfig, parse_texts
+from scratchformer.serve.server import (
+    EmbeddingServer,
+    RequestError,
+    ServiceConfig,
+    allowed_methods,
+    default_model_dir,
+    parse_texts,
+)
 
 __all__ = [
     "BatcherClosedError",
@@ -49,7 +56,9 @@ __all__ = [
     "ServiceConfig",
     "ServiceError",
     "ServiceProcess",
+    "allowed_methods",
     "compare_batching",
+    "default_model_dir",
     "format_batching_table",
     "free_port",
     "group_into_batches",

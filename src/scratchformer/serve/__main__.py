@@ -1,8 +1,9 @@
 """``python -m scratchformer.serve [--model DIR] [--port N] ...``
 
-Serves a fine-tuned classifier folder (by default chapter 8's, in the scratchformer
-cache). Starts the service, prints one line with its URL once it listens, and runs until
-SIGTERM or SIGINT (Ctrl-C), then shuts down cleanly (requests in progress are answered).
+Serves a fine-tuned classifier folder (by default the one chapter 8 saves in the current run
+profile, :func:`~scratchformer.serve.server.default_model_dir`). Starts the service, prints
+one line with its URL once it listens, and runs until SIGTERM or SIGINT (Ctrl-C), then shuts
+down within ``--shutdown-timeout-s`` (requests already received are answered).
 """
 
 from __future__ import annotations
@@ -14,8 +15,13 @@ import sys
 import threading
 from types import FrameType
 
-from scratchformer.classify import model_dir
-from scratchformer.serve.server import LOOPBACK, EmbeddingServer, ServiceConfig, logger
+from scratchformer.serve.server import (
+    LOOPBACK,
+    EmbeddingServer,
+    ServiceConfig,
+    default_model_dir,
+    logger,
+)
 
 _DEFAULTS = ServiceConfig()
 
@@ -31,7 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--model",
         default=None,
         help="a folder written by TextClassifier.save (default: chapter 8's fine-tuned spam "
-        f"classifier, {model_dir()})",
+        f"classifier of the run profile, {default_model_dir()})",
     )
     parser.add_argument(
         "--host", default=_DEFAULTS.host, help="address to bind (default: loopback only)"
@@ -46,6 +52,24 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--max-batch-size", type=int, default=_DEFAULTS.max_batch_size)
     parser.add_argument("--max-wait-ms", type=float, default=_DEFAULTS.max_wait_ms)
     parser.add_argument("--no-batching", action="store_true", help="run every request on its own")
+    parser.add_argument(
+        "--read-deadline-s",
+        type=float,
+        default=_DEFAULTS.read_deadline_s,
+        help="seconds a client has to send its whole request (else 408)",
+    )
+    parser.add_argument(
+        "--max-connections",
+        type=int,
+        default=_DEFAULTS.max_connections,
+        help="connections served at once (past it: 503)",
+    )
+    parser.add_argument(
+        "--shutdown-timeout-s",
+        type=float,
+        default=_DEFAULTS.shutdown_timeout_s,
+        help="seconds a shutdown may take, whatever the clients do",
+    )
     parser.add_argument(
         "--log-level",
         default="warning",
@@ -68,6 +92,9 @@ def main(argv: list[str] | None = None) -> int:
             max_batch_size=args.max_batch_size,
             max_wait_ms=args.max_wait_ms,
             batching=not args.no_batching,
+            read_deadline_s=args.read_deadline_s,
+            max_connections=args.max_connections,
+            shutdown_timeout_s=args.shutdown_timeout_s,
         )
     except ValueError as error:
         print(f"error: {error}", file=sys.stderr)
@@ -75,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
     if config.host != LOOPBACK:
         logger.warning("binding to %s: other machines may reach this service", config.host)
     try:
-        server = EmbeddingServer.from_pretrained(args.model or model_dir(), config)
+        server = EmbeddingServer.from_pretrained(args.model or default_model_dir(), config)
     except (FileNotFoundError, ValueError) as error:  # no folder, or not a classifier's
         print(f"error: {error}", file=sys.stderr)
         return 2

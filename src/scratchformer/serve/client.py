@@ -3,14 +3,22 @@
 >>> client = Client("http://127.0.0.1:8000")          # doctest: +SKIP
 >>> client.encode(["a text", "another"]).shape        # doctest: +SKIP
 torch.Size([2, 384])
+>>> client.encode("one text").shape                   # doctest: +SKIP
+torch.Size([384])
+
+Texts follow the package's single-string rule (as :meth:`SentenceEncoder.encode` does): a
+list (or tuple) of strings is a batch; a single ``str`` is one text, and its answer has no
+batch dimension. Anything else is a :class:`TypeError` before anything is sent.
 
 Every failure raises :class:`ServiceError`: an error answer of the service (with its HTTP
-status and message), no answer within the timeout, or no service at the address
-(``status`` is ``None`` for the last two).
+status and message), an answer that is not what was asked for (cut off, not JSON, rows
+missing: the client never returns a wrong answer silently), no answer within the timeout,
+or no service at the address (``status`` is ``None`` when no complete answer came).
 """
 
 from __future__ import annotations
 
+import http.client
 import json
 import socket
 import time
@@ -53,20 +61,26 @@ class Client:
         self.timeout_s = timeout_s
 
     def request(self, method: str, path: str, body: bytes | None = None) -> dict[str, Any]:
-        """Send one request with a raw body; the decoded JSON answer.
+        """Send one request with a raw body; the decoded JSON answer (for ``HEAD``, which
+        has no body, the answer's headers, names in lower case).
 
         The endpoint methods below build the body for you; this one exists to send
         anything at all (malformed JSON included).
 
         Raises:
-            ServiceError: for a 4xx/5xx answer, a timeout or an unreachable service.
+            ServiceError: for a 4xx/5xx answer, an answer that is not a JSON object, a
+                timeout, a connection cut before the whole answer came, or an unreachable
+                service.
         """
         url = self.base_url + path
         headers = {"Content-Type": "application/json"} if body is not None else {}
         request = urllib.request.Request(url, data=body, method=method, headers=headers)
         try:
             with urllib.request.urlopen(request, timeout=self.timeout_s) as response:
-                return json.loads(response.read())
+                if method == "HEAD":
+                    return {name.lower(): value for name, value in response.headers.items()}
+                raw = response.read()
+                status = response.status
         except urllib.error.HTTPError as error:
             raise ServiceError(error.code, _error_message(error)) from None
         except TimeoutError:
@@ -77,21 +91,63 @@ class Client:
                     None, f"no answer from {url} within {self.timeout_s} s."
                 ) from None
             raise ServiceError(None, f"cannot reach {url}: {error.reason}") from None
-        except OSError as error:  # the connection broke after it was made
-            raise ServiceError(None, f"the connection to {url} failed: {error}") from None
+        except (OSError, http.client.HTTPException) as error:  # broke after it was made
+            raise ServiceError(
+                None, f"the connection to {url} failed before the whole answer came: {error!r}"
+            ) from None
+        try:
+            answer = json.loads(raw)
+        except ValueError:
+            answer = None
+        if not isinstance(answer, dict):
+            raise ServiceError(status, f"the answer from {url} is not a JSON object: {raw[:200]!r}")
+        return answer
 
     def post(self, path: str, payload: Any) -> dict[str, Any]:
         """``POST`` ``payload`` as JSON to ``path``; the decoded answer."""
         return self.request("POST", path, json.dumps(payload).encode("utf-8"))
 
-    def encode(self, texts: Sequence[str]) -> torch.Tensor:
-        """Unit-length embeddings ``(len(texts), dim)`` from ``POST /encode``."""
-        answer = self.post("/encode", {"texts": list(texts)})
-        return torch.tensor(answer["embeddings"], dtype=torch.float32)
+    def encode(self, texts: str | Sequence[str]) -> torch.Tensor:
+        """Unit-length embeddings from ``POST /encode``: ``(len(texts), dim)`` for a list of
+        texts, ``(dim,)`` for a single string.
 
-    def classify(self, texts: Sequence[str]) -> dict[str, Any]:
-        """``POST /classify``: ``{"labels", "probabilities", "classes", "model"}``."""
-        return self.post("/classify", {"texts": list(texts)})
+        Raises:
+            TypeError: if ``texts`` is neither a string nor a list or tuple of strings.
+            ServiceError: if the service refuses, fails, or answers other than one
+                embedding of ``dim`` numbers per text.
+        """
+        batch, single = _as_batch(texts, "Client.encode")
+        answer = self.post("/encode", {"texts": batch})
+        embeddings = _rows(answer, "embeddings", len(batch), answer.get("dim"), "/encode")
+        return embeddings[0] if single else embeddings
+
+    def classify(self, texts: str | Sequence[str]) -> dict[str, Any]:
+        """``POST /classify``: ``{"labels", "probabilities", "classes", "model"}`` for a list
+        of texts (one label and one row of probabilities per text); for a single string
+        ``{"label", "probabilities", "classes", "model"}`` with one label and one row.
+
+        Raises:
+            TypeError: if ``texts`` is neither a string nor a list or tuple of strings.
+            ServiceError: if the service refuses, fails, or answers other than one label
+                and one row of probabilities over ``classes`` per text.
+        """
+        batch, single = _as_batch(texts, "Client.classify")
+        answer = self.post("/classify", {"texts": batch})
+        classes = answer.get("classes")
+        if not isinstance(classes, list):
+            raise ServiceError(200, f"the /classify answer has no list of classes: {answer!r:.200}")
+        _rows(answer, "probabilities", len(batch), len(classes), "/classify")
+        labels = answer.get("labels")
+        if not isinstance(labels, list) or len(labels) != len(batch):
+            raise ServiceError(
+                200, f"the /classify answer has no list of {len(batch)} labels: {labels!r:.200}"
+            )
+        if not single:
+            return answer
+        rest = {
+            key: value for key, value in answer.items() if key not in ("labels", "probabilities")
+        }
+        return {"label": labels[0], "probabilities": answer["probabilities"][0], **rest}
 
     def health(self) -> dict[str, Any]:
         """``GET /health``: status, model, uptime, queue depth, batches served, ..."""
@@ -116,6 +172,50 @@ class Client:
                         f"({error.message})",
                     ) from None
             time.sleep(interval_s)
+
+
+def _as_batch(texts: object, caller: str) -> tuple[list[str], bool]:
+    """The single-string rule: ``(texts as a list, whether a single string was given)``.
+
+    Raises:
+        TypeError: for anything but a string or a list or tuple of strings (``bytes``, a
+            dict, ``None``, ...), naming the argument and what it should be.
+    """
+    if isinstance(texts, str):
+        return [texts], True
+    if not isinstance(texts, (list, tuple)):
+        raise TypeError(
+            f"{caller}: texts must be a str (one text) or a list of str, got "
+            f"{type(texts).__name__}."
+        )
+    for index, text in enumerate(texts):
+        if not isinstance(text, str):
+            raise TypeError(
+                f"{caller}: texts[{index}] is a {type(text).__name__}; every text must be a "
+                "str (texts: a str or a list of str)."
+            )
+    return list(texts), False
+
+
+def _rows(answer: dict[str, Any], key: str, n: int, width: object, path: str) -> torch.Tensor:
+    """``answer[key]`` as a ``(n, width)`` float tensor.
+
+    Raises:
+        ServiceError: if it is missing or of another shape (a row short, a text left out).
+    """
+    try:
+        rows = torch.tensor(answer[key], dtype=torch.float32)
+    except (KeyError, TypeError, ValueError) as error:
+        raise ServiceError(
+            200, f"the {path} answer has no table of numbers {key!r}: {error}"
+        ) from None
+    if rows.dim() != 2 or rows.shape[0] != n or rows.shape[1] != width:
+        raise ServiceError(
+            200,
+            f"the {path} answer's {key!r} have shape {tuple(rows.shape)}; "
+            f"expected ({n}, {width}), one row per text.",
+        )
+    return rows
 
 
 def _error_message(error: urllib.error.HTTPError) -> str:

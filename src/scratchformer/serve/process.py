@@ -8,9 +8,13 @@ import subprocess
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from scratchformer.serve.client import Client
 from scratchformer.serve.server import LOOPBACK
+
+if TYPE_CHECKING:
+    from typing_extensions import Self
 
 
 def free_port(host: str = LOOPBACK) -> int:
@@ -24,7 +28,9 @@ class ServiceProcess:
     """``python -m scratchformer.serve --model DIR --port P [options]`` as a child process.
 
     Args:
-        model_dir: the classifier folder to serve (:meth:`TextClassifier.save`).
+        model_dir: the classifier folder to serve (:meth:`TextClassifier.save`); ``None``
+            serves the run profile's default
+            (:func:`~scratchformer.serve.server.default_model_dir`).
         options: more command-line options, e.g. ``["--no-batching"]``.
         ready_timeout_s: how long to wait for ``/health`` after starting.
 
@@ -35,14 +41,14 @@ class ServiceProcess:
 
     def __init__(
         self,
-        model_dir: str | Path,
+        model_dir: str | Path | None,
         options: Sequence[str] = (),
         ready_timeout_s: float = 60.0,
     ) -> None:
         self.port = free_port()
+        model = ["--model", str(model_dir)] if model_dir is not None else []
         self.command = [
-            sys.executable, "-m", "scratchformer.serve",
-            "--model", str(model_dir), "--port", str(self.port), *options,
+            sys.executable, "-m", "scratchformer.serve", *model, "--port", str(self.port), *options,
         ]  # fmt: skip
         self.url = f"http://{LOOPBACK}:{self.port}"
         self.client = Client(self.url)
@@ -73,7 +79,7 @@ class ServiceProcess:
                 self.process.wait()
         return self.process.returncode
 
-    def __enter__(self) -> ServiceProcess:
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:

@@ -8,40 +8,86 @@ MiniLM fine-tuned on SMS spam). Endpoints (request and response bodies are JSON 
 * ``POST /classify`` ``{"texts": [...]}`` -> ``{"labels": [...], "probabilities": [[...]],
   "classes": [...], "model"}``: the most likely class of each text and the fine-tuned
   head's probabilities over ``classes``;
-* ``GET /health`` -> status, model, uptime, queue depth and counters of the batcher.
+* ``GET /health`` -> status, model, uptime, queue depth, connections open and refused (past
+  ``max_connections``), counters of the batcher (``HEAD /health``: the same headers, no body);
+* ``OPTIONS <path>`` -> ``{"path", "allow": [...]}``, the methods the path accepts (also in
+  the ``Allow`` header; ``OPTIONS *``: every method the service knows).
 
 One forward pass gives both answers for a text (embedding and probabilities), so the
 two endpoints share the batches.
 
-Bad requests get a 4xx answer ``{"error": message, "status": code}`` whose message says
-what was wrong: 400 (not JSON), 404 (unknown path), 405 (wrong method), 413 (too many
-texts, a text or body too long), 422 (JSON of the wrong shape).
+Every answer, errors included, is JSON. Errors are ``{"error": message, "status": code}``
+whose message says what was wrong: 400 (not JSON, JSON nested too deeply, a bad
+``Content-Length``, a body shorter than announced, a malformed request line), 404 (unknown
+path), 405 (wrong method), 408 (the request did not arrive within ``read_deadline_s``), 411
+(no ``Content-Length``: chunked bodies are not accepted), 413 (too many texts, a text or
+body too long), 422 (JSON of the wrong shape), 501 (a method the service does not know),
+503 (too many connections open, no result within ``request_timeout_s``, or shutting down).
 
-Each connection is handled on its own thread (``ThreadingHTTPServer``); those threads only
-parse and validate, then wait on a future while the :class:`DynamicBatcher`'s single worker
-runs the model on batches of texts from all of them.
+Each connection is handled on its own thread; those threads only read, parse and validate,
+then wait on a future while the :class:`DynamicBatcher`'s single worker runs the model on
+batches of texts from all of them. Hostile clients are bounded: a request must arrive whole
+within ``read_deadline_s`` (a client trickling a byte at a time is cut off), at most
+``max_connections`` connections are served at once (as many again are answered 503, more
+are closed at once), and :meth:`EmbeddingServer.shutdown` finishes within
+``shutdown_timeout_s`` whatever the clients do.
 """
 
 from __future__ import annotations
 
+import io
 import json
 import logging
+import math
+import socket
 import threading
 import time
-from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from functools import cached_property
+from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
-from scratchformer.classify import TextClassifier
+from scratchformer.classify import SMS_SPAM_MODEL, TextClassifier, model_dir
+from scratchformer.config import choose
 from scratchformer.serve.batching import BatcherClosedError, BatchingConfig, DynamicBatcher
+
+if TYPE_CHECKING:
+    from typing_extensions import Self
 
 logger = logging.getLogger("scratchformer.serve")
 
 LOOPBACK = "127.0.0.1"
 _ROUTES: dict[str, str] = {"/encode": "POST", "/classify": "POST", "/health": "GET"}
+_WIDEST_CHARACTER = "\U0001f600"
+"""A character outside the Basic Multilingual Plane: ``json.dumps`` writes it as a
+surrogate pair of escapes (``\\ud83d\\ude00``), 12 bytes, the most any character takes."""
+_POLL_S = 0.2
+"""How often a thread waiting for a client's bytes checks whether the service is stopping."""
+_MAX_DISCARD_BYTES = 1 << 26
+"""The most bytes of a refused body read (and dropped) so that the client gets its answer."""
+
+
+def default_model_dir() -> Path:
+    """The classifier folder chapter 8 saves in the current run profile (see
+    :mod:`scratchformer.config`): ``minilm-sms-spam-quick`` under ``quick``,
+    ``minilm-sms-spam`` under ``full``, in :func:`scratchformer.classify.model_dir`."""
+    return model_dir(choose(quick=f"{SMS_SPAM_MODEL}-quick", full=SMS_SPAM_MODEL))
+
+
+def allowed_methods(path: str) -> list[str]:
+    """The methods ``path`` accepts (``OPTIONS`` always, ``HEAD`` wherever ``GET``); for
+    ``"*"`` every method the service knows; empty for an unknown path."""
+    if path == "*":
+        methods = set(_ROUTES.values()) | {"HEAD"}
+    elif path in _ROUTES:
+        methods = {_ROUTES[path]} | ({"HEAD"} if _ROUTES[path] == "GET" else set())
+    else:
+        return []
+    return sorted(methods | {"OPTIONS"})
 
 
 @dataclass(frozen=True)
@@ -53,12 +99,23 @@ class ServiceConfig:
             machine can reach the service unless you ask for it.
         port: the TCP port; ``0`` lets the system pick a free one (see ``.port``).
         max_texts_per_request: more texts in one request are refused (413).
-        max_chars_per_text: a longer text is refused (413); the encoder would cut it at
-            its ``max_len`` tokens anyway.
+        max_chars_per_text: a longer text (in characters, as Python counts them) is
+            refused (413); the encoder would cut it at its ``max_len`` tokens anyway.
         max_batch_size: the most texts per model call.
         max_wait_ms: how long a request may wait for others to join its batch.
         batching: ``False`` runs each request alone, in arrival order (the baseline).
         request_timeout_s: how long a request waits for its result before a 503.
+        read_deadline_s: the whole request (request line, headers, body) must arrive
+            within this many seconds of the connection being accepted, or it is answered
+            408; sending the answer is bounded by it too. A client that sends one byte every
+            few seconds cannot hold a thread longer.
+        max_connections: connections served at once; past it, a connection is answered
+            503 (as many again at most; any more are closed unanswered), so a flood of
+            clients cannot start unbounded threads.
+        shutdown_timeout_s: :meth:`EmbeddingServer.shutdown` returns within about this
+            long: requests still arriving get half of it to finish (else 503), the
+            answers being computed are sent, and connections still open at the end are
+            closed.
     """
 
     host: str = LOOPBACK
@@ -69,26 +126,35 @@ class ServiceConfig:
     max_wait_ms: float = 5.0
     batching: bool = True
     request_timeout_s: float = 30.0
+    read_deadline_s: float = 30.0
+    max_connections: int = 64
+    shutdown_timeout_s: float = 5.0
 
     def __post_init__(self) -> None:
         if not 0 <= self.port <= 65535:
             raise ValueError(f"port must be in [0, 65535] (0: any free port), got {self.port}.")
-        for name in ("max_texts_per_request", "max_chars_per_text"):
+        for name in ("max_texts_per_request", "max_chars_per_text", "max_connections"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}.")
-        if self.request_timeout_s <= 0:
-            raise ValueError(f"request_timeout_s must be > 0, got {self.request_timeout_s}.")
+        for name in ("request_timeout_s", "read_deadline_s", "shutdown_timeout_s"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"{name} must be > 0 seconds, got {getattr(self, name)}.")
         self.batching_config()  # validates max_batch_size and max_wait_ms
 
     def batching_config(self) -> BatchingConfig:
         """The :class:`BatchingConfig` of the service's batcher."""
         return BatchingConfig(self.max_batch_size, self.max_wait_ms, self.batching)
 
-    @property
+    @cached_property
     def max_body_bytes(self) -> int:
-        """The largest request body worth reading: the most texts at the longest length,
-        each character escaped (``\\uXXXX``, 6 bytes), plus room for the JSON around them."""
-        return self.max_texts_per_request * (6 * self.max_chars_per_text + 8) + 1024
+        """The largest request body worth reading: what ``json.dumps`` writes for the largest
+        valid request (the most texts, each of the most characters, every character one
+        that takes 12 bytes escaped), plus 8 bytes per text and 1 KiB of room for the
+        whitespace of pretty-printing writers (``indent=4`` fits)."""
+        largest = {
+            "texts": [_WIDEST_CHARACTER * self.max_chars_per_text] * self.max_texts_per_request
+        }
+        return len(json.dumps(largest)) + 8 * self.max_texts_per_request + 1024
 
 
 class RequestError(Exception):
@@ -104,14 +170,19 @@ def parse_texts(body: bytes, config: ServiceConfig) -> list[str]:
     """Validate a request body ``{"texts": [str, ...]}`` and return the texts.
 
     Raises:
-        RequestError: 400 for a body that is not JSON, 422 for JSON of another shape (not an
-            object, a missing or extra field, not a list, an empty list, a non-string
-            text), 413 for too many texts or a text that is too long. Messages name the
-            offending text by index.
+        RequestError: 400 for a body that is not JSON (or nested too deeply to parse), 422
+            for JSON of another shape (not an object, a missing or extra field, ``texts``
+            not a list, a single string included, an empty list, a non-string text), 413
+            for too many texts or a text that is too long. Messages name the offending text
+            by index.
     """
     try:
         payload = json.loads(body)
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+    except RecursionError:
+        raise RequestError(
+            400, "the body's JSON is nested too deeply to parse; send a flat request."
+        ) from None
+    except ValueError as error:  # bad JSON, bad UTF-8, an integer of thousands of digits
         raise RequestError(400, f"the body is not valid JSON ({error}).") from None
     example = 'send {"texts": ["first text", "second text"]}'
     if not isinstance(payload, dict):
@@ -146,6 +217,11 @@ def parse_texts(body: bytes, config: ServiceConfig) -> list[str]:
     return texts
 
 
+def _error(status: int, message: str) -> dict[str, Any]:
+    """The JSON body of an error answer."""
+    return {"error": message, "status": status}
+
+
 class EmbeddingServer:
     """The service: an HTTP server, a dynamic batcher and the model behind them.
 
@@ -156,8 +232,8 @@ class EmbeddingServer:
 
     The socket is bound at construction (so :attr:`port` is known, also for port 0);
     :meth:`start` serves on a background thread, :meth:`serve_forever` on the calling
-    one. :meth:`shutdown` stops everything and joins every thread it started. Use it as
-    a context manager to make sure of that.
+    one. :meth:`shutdown` stops everything within ``config.shutdown_timeout_s``. Use it
+    as a context manager to make sure of that.
     """
 
     def __init__(
@@ -175,7 +251,7 @@ class EmbeddingServer:
             self._run, self.config.batching_config(), name="serve-batcher"
         )
         try:
-            self._httpd = _HTTPServer((self.config.host, self.config.port), _Handler, self)
+            self._httpd = _HTTPServer((self.config.host, self.config.port), self)
         except OSError:
             self.batcher.close()
             raise
@@ -223,19 +299,28 @@ class EmbeddingServer:
             self._serving.clear()
 
     def shutdown(self) -> None:
-        """Stop accepting connections, let the requests in progress finish, stop the
-        batcher, and join the threads. Safe to call more than once."""
+        """Stop accepting connections, finish the open ones, stop the batcher, join the
+        threads; within about ``config.shutdown_timeout_s``. Safe to call more than once.
+
+        Requests already received are answered. Requests still arriving get half of
+        ``shutdown_timeout_s`` to finish, then are answered 503 (the service is shutting
+        down: not processed, safe to send again elsewhere). Connections still open when the
+        time is up (a client that does not read its answer) are closed.
+        """
         if self._closed:
             return
         self._closed = True
+        deadline = time.monotonic() + self.config.shutdown_timeout_s
         if self._serving.is_set():
             self._httpd.shutdown()  # returns once serve_forever has left its loop
-        self._httpd.server_close()  # joins the request threads
-        self.batcher.close()
+        self._httpd.accept_waiting()  # connected already: they get an answer too
+        self._httpd.server_close()  # later ones are refused: the client knows at once
+        self._httpd.close_connections(deadline)
+        self.batcher.close(timeout_s=max(deadline - time.monotonic(), 0.1))
         if self._thread is not None and self._thread is not threading.current_thread():
-            self._thread.join(5.0)
+            self._thread.join(max(deadline - time.monotonic(), 0.1))
 
-    def __enter__(self) -> EmbeddingServer:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -272,12 +357,14 @@ class EmbeddingServer:
         """What ``GET /health`` answers."""
         stats = self.batcher.stats()
         return {
-            "status": "ok" if self.batcher.running else "stopping",
+            "status": "ok" if self.batcher.running and not self._closed else "stopping",
             "model": self.model_name,
             "dim": self.dim,
             "classes": self.model.labels,
             "uptime_s": round(time.monotonic() - self._started, 3),
             "queue_depth": self.batcher.queue_depth,
+            "open_connections": self._httpd.open_connections,
+            "refused_connections": self._httpd.refused_connections,
             "batches_served": stats.batches,
             "requests_served": stats.requests,
             "texts_served": stats.texts,
@@ -305,93 +392,306 @@ class EmbeddingServer:
         }
 
     def handle(self, method: str, path: str, body: bytes) -> tuple[int, dict[str, Any]]:
-        """Route one request: ``(status, JSON payload)``. Never raises for a bad request."""
+        """Route one request: ``(status, JSON payload)``. Never raises for a bad request.
+
+        ``HEAD`` is routed as ``GET`` (the handler sends the headers only)."""
         path = path.split("?", 1)[0]
         try:
-            if path not in _ROUTES:
+            allowed = allowed_methods(path)
+            if not allowed:
                 raise RequestError(
                     404, f"no endpoint {path!r}; the endpoints are {sorted(_ROUTES)}."
                 )
-            if method != _ROUTES[path]:
+            if method == "OPTIONS":
+                return 200, {"path": path, "allow": allowed}
+            if method not in allowed:
                 raise RequestError(405, f"{path} accepts {_ROUTES[path]}, not {method}.")
             if path == "/health":
                 return 200, self.health()
             texts = parse_texts(body, self.config)
             return 200, self.encode(texts) if path == "/encode" else self.classify(texts)
         except RequestError as error:
-            return error.status, {"error": error.message, "status": error.status}
+            return error.status, _error(error.status, error.message)
         except Exception as error:  # a failing model must answer, not hang the client
             logger.exception("error while answering %s %s", method, path)
-            return 500, {"error": f"internal error: {type(error).__name__}: {error}", "status": 500}
+            return 500, _error(500, f"internal error: {type(error).__name__}: {error}")
 
 
-class _HTTPServer(ThreadingHTTPServer):
-    """A ``ThreadingHTTPServer`` that knows its :class:`EmbeddingServer` and joins its
-    request threads on close (non-daemon threads, ``block_on_close``)."""
+class _ReadDeadlineError(Exception):
+    """The request did not arrive in time: its deadline passed (408) or the service is
+    shutting down (503). Not an ``OSError``, so the standard library's handlers do not
+    swallow it."""
 
-    daemon_threads = False
-    block_on_close = True
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+class _DeadlineReader(io.RawIOBase):
+    """The receiving side of a socket that gives up at a deadline, however the bytes come.
+
+    A socket timeout bounds each ``recv`` alone, so a client sending a byte just before
+    each timeout keeps a thread forever. Here every ``recv`` waits at most until the
+    deadline, and at most :data:`_POLL_S` at a time, so that a shutdown (which moves the
+    deadline closer) is noticed at once.
+    """
+
+    def __init__(self, sock: socket.socket, deadline: Callable[[], tuple[float, int, str]]):
+        super().__init__()
+        self._sock = sock
+        self._deadline = deadline
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        while True:
+            deadline, status, message = self._deadline()
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise _ReadDeadlineError(status, message)
+            self._sock.settimeout(min(left, _POLL_S))
+            try:
+                return self._sock.recv_into(buffer)
+            except TimeoutError:
+                continue
+
+
+@dataclass
+class _Connection:
+    """An open connection: its socket, its thread, and whether it is over the cap."""
+
+    sock: socket.socket
+    thread: threading.Thread
+    refused: bool
+    accepted: float = field(default_factory=time.monotonic)
+
+
+class _HTTPServer(HTTPServer):
+    """An ``HTTPServer`` with one thread per connection, a cap on open connections, and
+    a bounded way to close them all (:meth:`close_connections`)."""
+
     request_queue_size = 128  # connections waiting to be accepted (the default, 5, resets bursts)
 
-    def __init__(self, address: tuple[str, int], handler: type, service: EmbeddingServer) -> None:
+    def __init__(self, address: tuple[str, int], service: EmbeddingServer) -> None:
         self.service = service
-        super().__init__(address, handler)
+        self._lock = threading.Lock()
+        self._connections: dict[socket.socket, _Connection] = {}
+        self.stop_reading_at = math.inf  # set by close_connections: reads end there, 503
+        self.refused_connections = 0  # answered 503 or closed for being past the cap
+        super().__init__(address, _Handler)
+
+    @property
+    def open_connections(self) -> int:
+        """Connections accepted and not yet closed."""
+        with self._lock:
+            return len(self._connections)
+
+    def connection(self, sock: socket.socket) -> _Connection:
+        """The record of an open connection."""
+        with self._lock:
+            return self._connections[sock]
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        """Serve the connection on a new thread; past the cap, a thread that answers 503;
+        past twice the cap, close it unanswered."""
+        cap = self.service.config.max_connections
+        with self._lock:
+            open_now = len(self._connections)
+            self.refused_connections += open_now >= cap
+            if open_now < 2 * cap:
+                thread = threading.Thread(
+                    target=self._serve, args=(request, client_address), daemon=True,
+                    name=f"serve-connection-{client_address[1]}",
+                )  # fmt: skip
+                self._connections[request] = _Connection(request, thread, open_now >= cap)
+        if open_now >= 2 * cap:
+            logger.debug("%d connections open: closing a new one unanswered", open_now)
+            self.shutdown_request(request)
+            return
+        thread.start()
+
+    def _serve(self, request: socket.socket, client_address: Any) -> None:
+        try:
+            self.finish_request(request, client_address)
+        except Exception:  # a bug, not a client: log it, keep serving the others
+            logger.exception("error while serving %s", client_address)
+        finally:
+            self.shutdown_request(request)
+            with self._lock:
+                del self._connections[request]
+
+    def accept_waiting(self) -> None:
+        """Serve the connections the system has accepted but this server has not taken
+        yet (once it has stopped taking them), rather than reset them when it closes."""
+        self.socket.setblocking(False)
+        while True:
+            try:
+                request, client_address = self.socket.accept()
+            except OSError:  # none left (BlockingIOError), or the socket is closed
+                return
+            request.setblocking(True)
+            self.process_request(request, client_address)
+
+    def close_connections(self, deadline: float) -> None:
+        """After accepting has stopped: end the reads still in progress at the midpoint
+        between now and ``deadline`` (503), wait for the connections' threads, close the
+        sockets of those still open at ``deadline``, and wait briefly once more."""
+        now = time.monotonic()
+        self.stop_reading_at = now + (deadline - now) / 2
+        with self._lock:
+            connections = list(self._connections.values())
+        for connection in connections:
+            connection.thread.join(max(deadline - time.monotonic(), 0))
+        stuck = [c for c in connections if c.thread.is_alive()]
+        for connection in stuck:
+            try:
+                connection.sock.shutdown(socket.SHUT_RDWR)  # wakes a blocked send or recv
+            except OSError:
+                pass  # already closed
+        for connection in stuck:
+            connection.thread.join(_POLL_S)
+        if any(c.thread.is_alive() for c in stuck):
+            logger.warning("shutdown: connection threads still waiting for the model")
 
 
 class _Handler(BaseHTTPRequestHandler):
-    """Reads one HTTP/1.0 request, lets :meth:`EmbeddingServer.handle` answer it."""
+    """Reads one HTTP/1.0 request within the read deadline, lets
+    :meth:`EmbeddingServer.handle` answer it, always in JSON and at most once."""
 
     server: _HTTPServer
-    timeout = 30  # seconds a slow client may take to send its request
     disable_nagle_algorithm = True  # send each answer at once (TCP_NODELAY)
     server_version = "scratchformer-serve"
 
+    def setup(self) -> None:
+        super().setup()
+        self.rfile.close()  # the socket's own reader: replaced by one with a deadline
+        self.rfile = io.BufferedReader(_DeadlineReader(self.connection, self._read_deadline))
+        self._record = self.server.connection(self.connection)
+        self._config = self.server.service.config
+        self._answered = False
+        # what send_error needs if the request line never arrives
+        self.command, self.requestline, self.request_version = "", "", "HTTP/1.0"
+
+    def _read_deadline(self) -> tuple[float, int, str]:
+        """``(deadline, status, message)`` for the request being read now."""
+        own = self._record.accepted + self._config.read_deadline_s
+        if self.server.stop_reading_at < own:
+            return self.server.stop_reading_at, 503, "the service is shutting down; try again."
+        return (
+            own,
+            408,
+            (
+                f"the request did not arrive within {self._config.read_deadline_s} s; send it "
+                "whole and at once."
+            ),
+        )
+
+    def handle(self) -> None:
+        """One request per connection (HTTP/1.0); a client that is too slow gets 408 (503
+        when the service is stopping), one that goes away is let go without a traceback."""
+        try:
+            self.handle_one_request()
+        except _ReadDeadlineError as late:
+            if not self._answered:
+                self._send_json(late.status, _error(late.status, late.message))
+        except OSError as error:  # the client closed or reset the connection, or stopped reading
+            logger.debug("connection from %s ended early: %r", self.client_address, error)
+
     def _respond(self) -> None:
         start = time.perf_counter()
-        service = self.server.service
-        status, payload = self._read_and_handle(service)
-        data = json.dumps(payload).encode("utf-8")
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        if status == 405:
-            self.send_header("Allow", _ROUTES.get(self.path.split("?", 1)[0], ""))
-        self.end_headers()
-        self.wfile.write(data)
+        status, payload, unread = self._read_and_handle()
+        says_allow = status == 405 or (status == 200 and self.command == "OPTIONS")
+        allow = allowed_methods(self.path.split("?", 1)[0]) if says_allow else []
+        self._send_json(status, payload, allow)
+        if unread:
+            self._discard(unread)
         logger.info(
             "%s %s %d %.1f ms", self.command, self.path, status, 1e3 * (time.perf_counter() - start)
         )
 
-    def _read_and_handle(self, service: EmbeddingServer) -> tuple[int, dict[str, Any]]:
+    do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = do_OPTIONS = _respond
+
+    def _read_and_handle(self) -> tuple[int, dict[str, Any], int]:
+        """``(status, payload, body bytes left to drop after answering)``."""
+        if "Transfer-Encoding" in self.headers:
+            message = "send the body with a Content-Length header (chunked bodies are refused)."
+            return 411, _error(411, message), 0
+        raw = self.headers.get("Content-Length", "0").strip()
+        if not raw.isdigit():
+            message = f"the Content-Length header must be a number of bytes >= 0, got {raw!r}."
+            return 400, _error(400, message), 0
+        length = int(raw)
+        if self._record.refused:
+            cap = self._config.max_connections
+            message = f"{cap} connections are open, the most this service serves; try again."
+            return 503, _error(503, message), length
+        if length > self._config.max_body_bytes:
+            message = f"the body has {length} bytes; the limit is {self._config.max_body_bytes}."
+            return 413, _error(413, message), length
         try:
-            length = int(self.headers.get("Content-Length", "0"))
-        except ValueError:
-            return 400, {"error": "the Content-Length header is not a number.", "status": 400}
-        if length > service.config.max_body_bytes:
-            self._discard(length)
-            return 413, {
-                "error": f"the body has {length} bytes; the limit is "
-                f"{service.config.max_body_bytes}.",
-                "status": 413,
-            }
-        body = self.rfile.read(length) if length > 0 else b""
-        return service.handle(self.command, self.path, body)
+            body = self.rfile.read(length) if length > 0 else b""
+        except _ReadDeadlineError as late:
+            return late.status, _error(late.status, late.message), 0
+        if len(body) < length:
+            message = f"the body ended after {len(body)} of the {length} bytes announced."
+            return 400, _error(400, message), 0
+        status, payload = self.server.service.handle(self.command, self.path, body)
+        return status, payload, 0
+
+    def _send_json(self, status: int, payload: dict[str, Any], allow: Sequence[str] = ()) -> None:
+        """Send the answer once (headers only for ``HEAD``), with the write bounded by the
+        read deadline; a client that does not read it is cut off."""
+        if self._answered:
+            return
+        self._answered = True
+        data = json.dumps(payload).encode("utf-8")
+        self.connection.settimeout(self._config.read_deadline_s)
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        if allow:
+            self.send_header("Allow", ", ".join(allow))
+        self.send_header("Connection", "close")
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(data)
+
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        """The standard library's own refusals (a malformed request line, headers too long,
+        an unknown method: 501) in JSON like every other answer."""
+        text = message or explain or self.responses.get(code, ("error",))[0]
+        if code == 501:
+            text += f"; the service accepts {', '.join(allowed_methods('*'))}"
+        self.close_connection = True
+        self.request_version = "HTTP/1.0"  # a garbage request line reads as HTTP/0.9: no headers
+        self._send_json(code, _error(code, f"{text}."))
 
     def _discard(self, length: int, chunk: int = 1 << 16) -> None:
-        """Read and drop a refused body (up to 64 MiB), so the client, still sending,
-        gets the answer rather than a reset connection."""
-        left = min(length, 1 << 26)
-        while left > 0:
-            data = self.rfile.read(min(chunk, left))
-            if not data:
-                break
-            left -= len(data)
-
-    do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = _respond
+        """Read and drop a refused body (up to :data:`_MAX_DISCARD_BYTES`, within the read
+        deadline), so the client, still sending, gets the answer rather than a reset."""
+        left = min(length, _MAX_DISCARD_BYTES)
+        try:
+            while left > 0:
+                data = self.rfile.read(min(chunk, left))
+                if not data:
+                    break
+                left -= len(data)
+        except _ReadDeadlineError:
+            pass  # answered already; the connection closes now
 
     def log_message(self, format: str, *args: Any) -> None:
         """Route the base class's own messages (errors) to logging instead of stderr."""
         logger.debug(format, *args)
 
 
-__all__ = ["LOOPBACK", "EmbeddingServer", "RequestError", "ServiceConfig", "parse_texts"]
+__all__ = [
+    "LOOPBACK",
+    "EmbeddingServer",
+    "RequestError",
+    "ServiceConfig",
+    "allowed_methods",
+    "default_model_dir",
+    "parse_texts",
+]
