@@ -292,3 +292,15 @@ def test_padding_attn_mask_rejects_bad_input() -> None:
         padding_attn_mask(torch.tensor([1, 5]), max_len=3)
     with pytest.raises(ValueError, match=r"\(batch, seq_k\), got \(4,\)"):
         padding_attn_mask(torch.zeros(4, dtype=torch.bool))
+
+
+def test_inputs_of_another_dtype_or_type_are_clear_errors() -> None:
+    module = MultiHeadAttention(AttentionConfig(D_MODEL, N_HEADS))  # float32 weights
+    x = torch.randn(2, 4, D_MODEL, dtype=torch.float64)
+    with pytest.raises(TypeError, match=r"query is torch.float64 but the module's weights are "):
+        module(x, x, x)
+    with pytest.raises(TypeError, match=r"query must be a torch.Tensor .* got list"):
+        module(x.tolist(), x, x)
+    with torch.autocast("cpu", dtype=torch.bfloat16):  # mixed precision: dtypes differ by design
+        out, _ = module(x.float().bfloat16(), x.float().bfloat16(), x.float().bfloat16())
+    assert out.shape == x.shape

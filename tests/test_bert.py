@@ -241,7 +241,9 @@ def test_save_pretrained_is_read_back_by_us_and_by_transformers(
     ours.save_pretrained(tmp_path / "saved")
     assert BertConfig.from_json(tmp_path / "saved" / "config.json") == config
     again = our_class.from_pretrained(tmp_path / "saved")
-    assert all(torch.equal(a, b) for a, b in zip(ours.state_dict().values(), again.state_dict().values()))
+    assert all(
+        torch.equal(a, b) for a, b in zip(ours.state_dict().values(), again.state_dict().values())
+    )
     theirs = hf_class.from_pretrained(tmp_path / "saved").eval()
     batch = inputs(TINY_CONFIGS["relu-eps1e-5"])
     with torch.no_grad():
@@ -357,15 +359,20 @@ def test_bad_inputs_are_refused() -> None:
     )
     ids = torch.randint(0, 20, (2, 4))
     cases = [
-        ((ids.float(),), TypeError, "input_ids must hold integer ids"),
-        ((ids[0],), ValueError, r"input_ids must be a \(batch, seq\) tensor"),
+        ((ids.float(),), TypeError, "input_ids must hold integer token ids"),
+        ((ids.tolist(),), TypeError, r"input_ids must be a torch.Tensor.*got list"),
+        ((ids[0],), ValueError, r"input_ids must have shape \(batch, seq\).*ids\[None\]"),
         (
             (torch.zeros(1, 7, dtype=torch.long),),
             ValueError,
             "7 tokens but the model has only 6 positions",
         ),
-        ((ids + 20,), ValueError, r"input_ids must lie in \[0, 20\)"),
-        ((ids, None, torch.full_like(ids, 2)), ValueError, r"token_type_ids must lie in \[0, 2\)"),
+        ((ids + 20,), ValueError, r"input_ids holds the id \d+, outside the vocabulary \[0, 20\)"),
+        (
+            (ids, None, torch.full_like(ids, 2)),
+            ValueError,
+            r"token_type_ids holds the id 2, outside the token types \[0, 2\)",
+        ),
         (
             (ids, None, ids[:, :3]),
             ValueError,
@@ -373,6 +380,11 @@ def test_bad_inputs_are_refused() -> None:
         ),
         ((ids, torch.ones(2, 5)), ValueError, r"attention_mask must have the shape of input_ids"),
         ((ids, torch.full_like(ids, 2)), ValueError, "only 0 .padding. and 1 .real token."),
+        (
+            (ids, torch.ones(2, 4)),
+            TypeError,
+            r"attention_mask is torch.float32.*attention_mask.bool\(\)",
+        ),
     ]
     for args, error, message in cases:
         with pytest.raises(error, match=message):

@@ -184,3 +184,37 @@ def test_batches_by_length_sorts_then_cuts() -> None:
     assert batches_by_length(encodings, 3) == [[1, 3, 0], [2]]
     with pytest.raises(ValueError, match="batch_size must be >= 1"):
         batches_by_length(encodings, 0)
+
+
+def test_one_string_is_one_text_in_every_text_api() -> None:
+    """A lone string is one text (never its characters), answered without the batch axis."""
+    classifier = tiny_classifier()
+    text = TEXTS[0]
+    batch = classifier.run([text])
+    one = classifier.run(text)
+    assert one.probabilities.shape == (len(classifier.labels),)
+    assert one.embeddings.shape == (classifier.dim,)
+    torch.testing.assert_close(one.probabilities, batch.probabilities[0])
+    torch.testing.assert_close(classifier.predict_proba(text), batch.probabilities[0])
+    torch.testing.assert_close(classifier.encode(text), batch.embeddings[0])
+    torch.testing.assert_close(
+        classifier._encoder.encode(text), classifier._encoder.encode([text])[0]
+    )
+
+
+@pytest.mark.parametrize(
+    ("texts", "message"),
+    [
+        (None, "texts must be a str .one text. or a list of str, got NoneType"),
+        (b"free cash", r"texts is bytes; decode it to a str first"),
+        (42, "got int"),
+        ({"text": "hi"}, "got dict"),
+        (["ok", 3], r"texts\[1\] is int, not a str"),
+        (["ok", b"raw"], r"texts\[1\] is bytes, not a str .decode bytes"),
+    ],
+)
+def test_texts_of_the_wrong_type_are_refused(texts: object, message: str) -> None:
+    classifier = tiny_classifier()
+    for method in (classifier.run, classifier.predict_proba, classifier.encode):
+        with pytest.raises(TypeError, match=message):
+            method(texts)  # type: ignore[arg-type]

@@ -101,6 +101,7 @@ class Recorder:
     def __init__(self, model) -> None:
         self.model, self.calls = model, []
         self.context_length = model.context_length
+        self.vocab_size = model.vocab_size
         self.training = model.training
 
     def eval(self):
@@ -227,7 +228,7 @@ class Scripted:
     training = False
 
     def __init__(self, script: list[list[int]], vocab: int = 10) -> None:
-        self.script, self.vocab = torch.tensor(script), vocab
+        self.script, self.vocab_size = torch.tensor(script), vocab
 
     def eval(self):
         return self
@@ -239,7 +240,7 @@ class Scripted:
         start = past or 0
         positions = torch.arange(start, start + ids.shape[1]) + 1
         targets = self.script[:, positions.clamp(max=self.script.shape[1] - 1)]
-        logits = torch.nn.functional.one_hot(targets, self.vocab).double() * 10
+        logits = torch.nn.functional.one_hot(targets, self.vocab_size).double() * 10
         return logits, start + ids.shape[1] if use_cache or past is not None else None
 
 
@@ -316,8 +317,23 @@ def test_prompts_that_do_not_fit_the_context_window_are_refused(twins) -> None:
         generate(ours, torch.zeros(1, 30, dtype=torch.long), GenerationConfig(max_new_tokens=20))
     with pytest.raises(ValueError, match=r"the prompt is empty"):
         generate(ours, torch.zeros(1, 0, dtype=torch.long))
-    with pytest.raises(ValueError, match=r"prompt must hold integer token ids"):
+    with pytest.raises(TypeError, match=r"prompt must hold integer token ids"):
         generate(ours, torch.zeros(1, 3))
+    with pytest.raises(TypeError, match=r"prompt must be a torch.Tensor.*got list"):
+        generate(ours, [[1, 2, 3]])
+
+
+def test_ids_the_model_cannot_write_are_refused(twins) -> None:
+    """A stop token outside the vocabulary would never stop generation: refused up front."""
+    _, ours = twins
+    vocab = ours.vocab_size
+    prompt = torch.tensor([[1, 2, 3]])
+    with pytest.raises(ValueError, match=rf"stop_tokens \[{vocab}\] lie outside .*never stop"):
+        generate(ours, prompt, GenerationConfig(max_new_tokens=2, stop_tokens=(vocab,)))
+    with pytest.raises(ValueError, match=rf"pad_id \[{vocab + 5}\] lie outside"):
+        generate(ours, prompt, GenerationConfig(stop_tokens=(1,), pad_id=vocab + 5))
+    with pytest.raises(ValueError, match=rf"prompt holds the id {vocab}, outside the vocabulary"):
+        generate(ours, torch.tensor([[1, vocab]]))
 
 
 # -- the KV cache hook in MultiHeadAttention ---------------------------------------------------

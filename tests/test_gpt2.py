@@ -100,11 +100,13 @@ def test_config_reads_and_writes_hugging_face_config_json() -> None:
         ({"tie_word_embeddings": False}, r"tie_word_embeddings=False is not supported"),
         ({"scale_attn_by_inverse_layer_idx": True}, r"scale_attn_by_inverse_layer_idx=True"),
         ({"attn_pdrop": 0.0}, r"different dropout rates .*set them equal"),
+        ({"n_layer": None}, r"the config lacks 'n_layer'; a GPT-2 config.json names the sizes"),
     ],
 )
 def test_config_refuses_other_architectures(change: dict, message: str) -> None:
     with pytest.raises(ValueError, match=message):
-        GPT2Config.from_hf_config(GPT2Config().to_hf_config() | change)
+        hf = GPT2Config().to_hf_config() | change
+        GPT2Config.from_hf_config({key: value for key, value in hf.items() if value is not None})
 
 
 def test_config_refuses_bad_sizes() -> None:
@@ -289,11 +291,13 @@ def test_a_few_training_steps_lower_the_loss() -> None:
 def test_forward_refuses_bad_input() -> None:
     config = tiny_config()
     model = GPT2(config)
-    with pytest.raises(ValueError, match=r"integer token ids of shape \(batch, seq\).*ids\[None\]"):
+    with pytest.raises(ValueError, match=r"ids must have shape \(batch, seq\).*ids\[None\]"):
         model(torch.tensor([1, 2, 3]))
-    with pytest.raises(ValueError, match=r"integer token ids"):
+    with pytest.raises(TypeError, match=r"integer token ids"):
         model(torch.rand(1, 3))
-    with pytest.raises(ValueError, match=r"ids hold values in \[0, 61\], outside the vocabulary"):
+    with pytest.raises(TypeError, match=r"torch.Tensor of token ids.*got list"):
+        model([[1, 2, 3]])
+    with pytest.raises(ValueError, match=r"ids holds the id 61, outside the vocabulary \[0, 61\)"):
         model(torch.tensor([[0, 61]]))
     with pytest.raises(ValueError, match=r"ids is empty"):
         model(torch.zeros(1, 0, dtype=torch.long))

@@ -115,11 +115,11 @@ def test_bad_inputs_are_rejected():
     special = special_tokens_mask(ids, [0, 1, 2])
     with pytest.raises(ValueError, match="\\(batch, seq\\)"):
         mask_tokens(ids[0], special[0], mask_id=MASK, vocab_size=VOCAB)
-    with pytest.raises(TypeError, match="integer ids"):
+    with pytest.raises(TypeError, match="integer token ids"):
         mask_tokens(ids.float(), special, mask_id=MASK, vocab_size=VOCAB)
     with pytest.raises(ValueError, match="special_mask must be a bool tensor"):
         mask_tokens(ids, special.long(), mask_id=MASK, vocab_size=VOCAB)
     with pytest.raises(ValueError, match="mask_id=10"):
         mask_tokens(ids, special, mask_id=10, vocab_size=6)
-    with pytest.raises(ValueError, match="outside \\[0, vocab_size=5\\)"):
+    with pytest.raises(ValueError, match="outside the vocabulary \\[0, 5\\)"):
         mask_tokens(ids, special, mask_id=3, vocab_size=5)

@@ -29,9 +29,16 @@ def tokenizer() -> ByteLevelBPE:
 def translator(tokenizer: ByteLevelBPE) -> Translator:
     torch.manual_seed(0)
     config = Seq2SeqConfig(
-        src_vocab_size=tokenizer.vocab_size, tgt_vocab_size=tokenizer.vocab_size,
-        pad_id=SpecialIds.of(tokenizer).pad, max_len=24, d_model=16, n_heads=2, d_ff=32,
-        n_encoder_layers=1, n_decoder_layers=1, share_embeddings=True,
+        src_vocab_size=tokenizer.vocab_size,
+        tgt_vocab_size=tokenizer.vocab_size,
+        pad_id=SpecialIds.of(tokenizer).pad,
+        max_len=24,
+        d_model=16,
+        n_heads=2,
+        d_ff=32,
+        n_encoder_layers=1,
+        n_decoder_layers=1,
+        share_embeddings=True,
     )
     return Translator(Transformer(config).eval(), tokenizer)
 
@@ -82,16 +89,33 @@ def test_empty_and_overlong_texts_are_clear_errors_or_truncated(translator: Tran
             translator.translate([empty])
     long_text = "Das Haus ist groß. " * 20
     n_tokens = len(translator.tokenizer.encode(long_text))
-    with pytest.raises(ValueError, match=f"has {n_tokens} tokens, more than the model's max_len=24"):
+    with pytest.raises(
+        ValueError, match=f"has {n_tokens} tokens, more than the model's max_len=24"
+    ):
         translator.translate([long_text])
     assert isinstance(translator.translate([long_text], truncate=True)[0], str)
-    with pytest.raises(TypeError, match="wrap a single one"):
-        translator.translate("Das Haus ist groß.")  # type: ignore[arg-type]
+
+
+def test_one_string_is_one_text_and_other_types_are_refused(translator: Translator) -> None:
+    text = "Das Haus ist groß."
+    assert translator.translate(text) == translator.translate([text])[0]
+    with pytest.raises(TypeError, match=r"texts is bytes; decode it"):
+        translator.translate(text.encode())  # type: ignore[call-overload]
+    with pytest.raises(TypeError, match=r"texts\[1\] is NoneType, not a str"):
+        translator.translate([text, None])  # type: ignore[list-item]
 
 
 def test_a_model_and_tokenizer_that_do_not_belong_together_are_refused(tokenizer) -> None:
-    config = Seq2SeqConfig(src_vocab_size=tokenizer.vocab_size, tgt_vocab_size=tokenizer.vocab_size,
-                           pad_id=0, max_len=8, d_model=8, n_heads=2, d_ff=16,
-                           n_encoder_layers=1, n_decoder_layers=1)
+    config = Seq2SeqConfig(
+        src_vocab_size=tokenizer.vocab_size,
+        tgt_vocab_size=tokenizer.vocab_size,
+        pad_id=0,
+        max_len=8,
+        d_model=8,
+        n_heads=2,
+        d_ff=16,
+        n_encoder_layers=1,
+        n_decoder_layers=1,
+    )
     with pytest.raises(ValueError, match="were not trained together"):
         Translator(Transformer(config), tokenizer)

@@ -36,6 +36,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from scratchformer.checks import check_input_dtype
+
 
 def _check_bool_dtype(name: str, mask: object, meaning: str) -> None:
     """Raise ``TypeError`` unless ``mask`` is a bool tensor."""
@@ -413,10 +415,16 @@ class MultiHeadAttention(nn.Module):
     def _check_inputs(self, query: torch.Tensor, key: torch.Tensor, value: torch.Tensor) -> None:
         d = self.config.d_model
         for name, t in (("query", query), ("key", key), ("value", value)):
+            if not isinstance(t, torch.Tensor):
+                raise TypeError(
+                    f"{name} must be a torch.Tensor (batch, seq, d_model={d}), got "
+                    f"{type(t).__name__}."
+                )
             if t.dim() != 3 or t.shape[-1] != d:
                 raise ValueError(
                     f"{name} must have shape (batch, seq, d_model={d}), got {tuple(t.shape)}."
                 )
+            check_input_dtype(name, t, self.in_proj.weight)
         if not query.shape[0] == key.shape[0] == value.shape[0]:
             raise ValueError(
                 f"query, key and value must share the batch size, got {query.shape[0]}, "

@@ -27,6 +27,7 @@ from typing import Any, NamedTuple
 
 import torch
 
+from scratchformer.checks import as_texts
 from scratchformer.data.cache import cache_dir
 from scratchformer.data.sources import install_atomically
 from scratchformer.functional import cross_entropy, softmax
@@ -261,13 +262,15 @@ class TextClassifier:
         """The width of the embeddings (``d_model``)."""
         return self.model.config.d_model
 
-    def run(self, texts: Sequence[str]) -> ClassifierOutput:
+    def run(self, texts: str | Sequence[str]) -> ClassifierOutput:
         """Embeddings and class probabilities of ``texts``, from one forward pass per batch.
 
         The classifier reads the pooled ``[CLS]`` vector (no dropout: evaluation mode);
         the embeddings are the mean of the real tokens' vectors, normalised, as
-        :class:`SentenceEncoder` computes them.
+        :class:`SentenceEncoder` computes them. One string is one text: its answer has
+        no batch axis (``(d_model,)`` and ``(n_labels,)``).
         """
+        batch, single = as_texts(texts)
         d = self.dim
 
         def both(output: Any, mask: torch.Tensor) -> torch.Tensor:
@@ -275,15 +278,18 @@ class TextClassifier:
             probabilities = softmax(self.model.classifier(output.pooled), dim=-1)
             return torch.cat([embeddings, probabilities], dim=-1)
 
-        rows = self._encoder.map_texts(list(texts), both, d + len(self.labels))
+        rows = self._encoder.map_texts(batch, both, d + len(self.labels))
+        if single:
+            return ClassifierOutput(rows[0, :d], rows[0, d:])
         return ClassifierOutput(rows[:, :d], rows[:, d:])
 
-    def predict_proba(self, texts: Sequence[str]) -> torch.Tensor:
-        """Class probabilities ``(n_texts, n_labels)``."""
+    def predict_proba(self, texts: str | Sequence[str]) -> torch.Tensor:
+        """Class probabilities ``(n_texts, n_labels)`` (``(n_labels,)`` for one string)."""
         return self.run(texts).probabilities
 
-    def encode(self, texts: Sequence[str]) -> torch.Tensor:
-        """Unit-length sentence embeddings ``(n_texts, d_model)`` of the fine-tuned encoder."""
+    def encode(self, texts: str | Sequence[str]) -> torch.Tensor:
+        """Unit-length sentence embeddings ``(n_texts, d_model)`` of the fine-tuned encoder
+        (``(d_model,)`` for one string)."""
         return self.run(texts).embeddings
 
     def save(self, directory: str | Path) -> Path:

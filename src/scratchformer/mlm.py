@@ -34,6 +34,8 @@ from typing import NamedTuple
 
 import torch
 
+from scratchformer.checks import check_token_ids
+
 IGNORE_INDEX = -100
 
 
@@ -111,13 +113,7 @@ def mask_tokens(
         ValueError / TypeError: for a wrong shape or dtype, or ids outside the vocabulary.
     """
     config = config if config is not None else MaskingConfig()
-    if not isinstance(input_ids, torch.Tensor) or input_ids.dim() != 2:
-        raise ValueError(
-            f"input_ids must be a (batch, seq) tensor, got "
-            f"{getattr(input_ids, 'shape', type(input_ids).__name__)}."
-        )
-    if input_ids.is_floating_point() or input_ids.dtype == torch.bool:
-        raise TypeError(f"input_ids must hold integer ids, got dtype {input_ids.dtype}.")
+    check_token_ids("input_ids", input_ids, vocab_size)  # the masking runs on the CPU
     if tuple(special_mask.shape) != tuple(input_ids.shape) or special_mask.dtype != torch.bool:
         raise ValueError(
             f"special_mask must be a bool tensor shaped like input_ids {tuple(input_ids.shape)}, "
@@ -126,11 +122,6 @@ def mask_tokens(
         )
     if not 0 <= mask_id < vocab_size:
         raise ValueError(f"mask_id={mask_id} must be an id in [0, vocab_size={vocab_size}).")
-    if input_ids.numel() and (int(input_ids.min()) < 0 or int(input_ids.max()) >= vocab_size):
-        raise ValueError(
-            f"input_ids hold ids from {int(input_ids.min())} to {int(input_ids.max())}, "
-            f"outside [0, vocab_size={vocab_size})."
-        )
     shape = input_ids.shape
     selected = (torch.rand(shape, generator=generator) < config.mlm_probability) & ~special_mask
     masked = selected & (torch.rand(shape, generator=generator) < config.mask_fraction)

@@ -15,10 +15,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import overload
 
 import torch
 
 from scratchformer.batching import TokenPair, pad_batch
+from scratchformer.checks import as_texts
 from scratchformer.generate import BeamSearchConfig, beam_search, greedy_search
 from scratchformer.models.seq2seq import Transformer
 from scratchformer.tokenizers import BPETrainConfig, ByteLevelBPE
@@ -35,7 +37,9 @@ def train_shared_tokenizer(texts: Iterable[str], vocab_size: int) -> ByteLevelBP
         texts: training sentences of *both* languages (never validation or test text).
         vocab_size: the total vocabulary: 256 bytes + merges + 3 special tokens.
     """
-    return ByteLevelBPE.train(texts, BPETrainConfig(vocab_size=vocab_size, special_tokens=SPECIAL_TOKENS))
+    return ByteLevelBPE.train(
+        texts, BPETrainConfig(vocab_size=vocab_size, special_tokens=SPECIAL_TOKENS)
+    )
 
 
 @dataclass(frozen=True)
@@ -118,32 +122,54 @@ class Translator:
             ids = ids[:limit]
         return ids
 
+    @overload
+    def translate(
+        self,
+        texts: str,
+        beam_size: int = ...,
+        length_penalty: float = ...,
+        max_len: int | None = ...,
+        truncate: bool = ...,
+        batch_size: int = ...,
+    ) -> str: ...
+
+    @overload
     def translate(
         self,
         texts: Sequence[str],
+        beam_size: int = ...,
+        length_penalty: float = ...,
+        max_len: int | None = ...,
+        truncate: bool = ...,
+        batch_size: int = ...,
+    ) -> list[str]: ...
+
+    def translate(
+        self,
+        texts: str | Sequence[str],
         beam_size: int = 1,
         length_penalty: float = 0.6,
         max_len: int | None = None,
         truncate: bool = False,
         batch_size: int = 64,
-    ) -> list[str]:
+    ) -> str | list[str]:
         """Translate ``texts``; greedy search for ``beam_size=1``, else beam search.
 
         Texts are sorted by length and translated ``batch_size`` at a time (little
         padding), and returned in the input order.
 
         Args:
-            texts: the sentences to translate.
+            texts: the sentences to translate; one string gives one translation (a
+                ``str``), a list of them a list.
             beam_size: hypotheses kept per sentence (1: greedy search).
             length_penalty: the GNMT ``alpha`` of beam search.
             max_len: most tokens per translation (default: the model's ``max_len``).
             truncate: see :meth:`encode_source`.
             batch_size: sentences decoded together.
         """
-        if isinstance(texts, str):
-            raise TypeError("translate takes a list of texts; wrap a single one: [text].")
+        batch, single = as_texts(texts)
         max_len = max_len or self.model.config.max_len
-        encoded = [self.encode_source(text, truncate) for text in texts]
+        encoded = [self.encode_source(text, truncate) for text in batch]
         order = sorted(range(len(encoded)), key=lambda i: len(encoded[i]))
         outputs: list[str] = [""] * len(encoded)
         for start in range(0, len(order), batch_size):
@@ -152,7 +178,7 @@ class Translator:
             src = src.to(next(self.model.parameters()).device)
             for i, tokens in zip(chunk, self._decode(src, beam_size, length_penalty, max_len)):
                 outputs[i] = self.tokenizer.decode(self._strip(tokens)).strip()
-        return outputs
+        return outputs[0] if single else outputs
 
     def _decode(
         self, src: torch.Tensor, beam_size: int, length_penalty: float, max_len: int

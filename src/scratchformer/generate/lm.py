@@ -30,6 +30,7 @@ from typing import Any, Protocol
 import torch
 from torch import nn
 
+from scratchformer.checks import check_id_values, check_token_ids, on_cpu
 from scratchformer.functional import softmax
 
 
@@ -106,6 +107,11 @@ class CausalLM(Protocol):
     @property
     def context_length(self) -> int:
         """The longest sequence the model can read."""
+        ...
+
+    @property
+    def vocab_size(self) -> int:
+        """The number of token ids the model scores."""
         ...
 
     def __call__(
@@ -235,11 +241,12 @@ def generate(
         ``config.fill_id``.
 
     Raises:
-        ValueError: for an empty prompt, or a prompt (plus ``max_new_tokens``) longer
-            than the model's context window.
+        ValueError: for an empty prompt, a prompt (plus ``max_new_tokens``) longer than
+            the model's context window, or a prompt, stop token or ``pad_id`` outside the
+            model's vocabulary (a stop token the model cannot write would never stop it).
     """
     config = config or GenerationConfig()
-    ids = _check_prompt(prompt, config, model.context_length)
+    ids = _check_prompt(prompt, config, model.context_length, model.vocab_size)
     stop = torch.tensor(config.stop_tokens, dtype=ids.dtype, device=ids.device)
     done = torch.zeros(ids.shape[0], dtype=torch.bool, device=ids.device)
     fill = config.fill_id
@@ -262,20 +269,31 @@ def generate(
     return out if prompt.dim() == 2 else out[0]
 
 
-def _check_prompt(prompt: torch.Tensor, config: GenerationConfig, context: int) -> torch.Tensor:
-    """The prompt as ``(batch, seq)`` after checking its type and length."""
-    if prompt.dim() not in (1, 2) or prompt.is_floating_point() or prompt.dtype == torch.bool:
-        raise ValueError(
-            "prompt must hold integer token ids, shape (seq,) or (batch, seq); got dtype "
-            f"{prompt.dtype} and shape {tuple(prompt.shape)}."
-        )
-    ids = prompt if prompt.dim() == 2 else prompt[None]
-    length = ids.shape[1]
-    if length == 0:
+def _check_prompt(
+    prompt: torch.Tensor, config: GenerationConfig, context: int, vocab: int
+) -> torch.Tensor:
+    """The prompt as ``(batch, seq)`` after checking its type, length and ids (once, here
+    where it enters, so the model's steps need not read values back from a GPU)."""
+    if isinstance(prompt, torch.Tensor) and prompt.dim() == 1:
+        prompt = prompt[None]
+    if isinstance(prompt, torch.Tensor) and prompt.dim() == 2 and prompt.shape[1] == 0:
         raise ValueError(
             "the prompt is empty; give at least one token (GPT-2 starts unconditioned text "
             "from <|endoftext|>, id 50256)."
         )
+    check_token_ids("prompt", prompt, vocab)  # the ids' values too, on the CPU
+    ids = prompt
+    if not on_cpu(ids):
+        check_id_values("prompt", ids, vocab)
+    for name, tokens in (("stop_tokens", config.stop_tokens), ("pad_id", (config.pad_id,))):
+        outside = [t for t in tokens if t is not None and t >= vocab]
+        if outside:
+            raise ValueError(
+                f"{name} {outside} lie outside the model's vocabulary [0, {vocab}): the model "
+                "can never write them, so generation would never stop on them; use the "
+                "tokenizer's id for the token (e.g. tokenizer.token_to_id(...))."
+            )
+    length = ids.shape[1]
     if length > context:
         raise ValueError(
             f"the prompt has {length} tokens, more than the model's context window of "

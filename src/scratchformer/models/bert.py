@@ -42,6 +42,7 @@ import torch.nn.functional as F
 from safetensors.torch import save_file
 from torch import nn
 
+from scratchformer.checks import as_texts, check_id_values, check_token_ids, on_cpu
 from scratchformer.checkpoints import (
     CheckpointError,
     TensorRule,
@@ -290,14 +291,6 @@ def _init_weights(module: nn.Module, std: float) -> None:
                     sub.weight[padding_idx].zero_()
 
 
-def _check_ids(name: str, ids: torch.Tensor, limit: int, what: str) -> None:
-    if ids.numel() and (int(ids.min()) < 0 or int(ids.max()) >= limit):
-        raise ValueError(
-            f"{name} must lie in [0, {limit}) ({what}), got values from {int(ids.min())} "
-            f"to {int(ids.max())}."
-        )
-
-
 _M = TypeVar("_M", bound="_Pretrained")
 
 
@@ -398,19 +391,12 @@ class BertModel(_Pretrained):
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Validate; return token types and the encoder's padding mask (``True`` = padding)."""
         cfg = self.config
-        if not isinstance(input_ids, torch.Tensor) or input_ids.dim() != 2:
-            raise ValueError(
-                f"input_ids must be a (batch, seq) tensor of token ids, got "
-                f"{getattr(input_ids, 'shape', type(input_ids).__name__)}."
-            )
-        if input_ids.is_floating_point() or input_ids.dtype == torch.bool:
-            raise TypeError(f"input_ids must hold integer ids, got dtype {input_ids.dtype}.")
+        check_token_ids("input_ids", input_ids, cfg.vocab_size)
         if input_ids.shape[1] > cfg.max_len:
             raise ValueError(
                 f"the input has {input_ids.shape[1]} tokens but the model has only "
                 f"{cfg.max_len} positions; truncate it (e.g. encode_batch(..., max_len={cfg.max_len}))."
             )
-        _check_ids("input_ids", input_ids, cfg.vocab_size, "the vocabulary")
         shape = tuple(input_ids.shape)
         if token_type_ids is None:
             token_type_ids = torch.zeros_like(input_ids)
@@ -419,25 +405,35 @@ class BertModel(_Pretrained):
                 f"token_type_ids must have the shape of input_ids {shape}, "
                 f"got {tuple(token_type_ids.shape)}."
             )
-        else:
-            _check_ids("token_type_ids", token_type_ids, cfg.n_token_types, "the token types")
+        elif on_cpu(token_type_ids):
+            check_id_values("token_type_ids", token_type_ids, cfg.n_token_types, "the token types")
         if attention_mask is None:
             return token_type_ids, None
-        if tuple(attention_mask.shape) != shape:
+        if not isinstance(attention_mask, torch.Tensor) or tuple(attention_mask.shape) != shape:
             raise ValueError(
                 f"attention_mask must have the shape of input_ids {shape}, "
-                f"got {tuple(attention_mask.shape)}."
+                f"got {getattr(attention_mask, 'shape', type(attention_mask).__name__)}."
+            )
+        if attention_mask.is_floating_point() or attention_mask.is_complex():
+            raise TypeError(
+                f"attention_mask is {attention_mask.dtype}; give bools (True at real tokens) or "
+                "0/1 integers, e.g. attention_mask.bool() for a mask of 0. and 1."
             )
         if attention_mask.dtype != torch.bool:
-            if attention_mask.is_floating_point() or not bool(
+            if on_cpu(attention_mask) and not bool(
                 ((attention_mask == 0) | (attention_mask == 1)).all()
             ):
                 raise ValueError(
-                    "attention_mask must be bool or hold only 0 (padding) and 1 (real token)."
+                    "attention_mask must hold only 0 (padding) and 1 (real token), got "
+                    f"values {sorted(set(attention_mask.unique().tolist()))}."
                 )
             attention_mask = attention_mask.bool()
         padding = ~attention_mask
-        return token_type_ids, padding if bool(padding.any()) else None
+        # Without padding the fused attention kernel needs no mask; finding that out reads
+        # the mask's values, which is only free on the CPU.
+        if on_cpu(padding) and not bool(padding.any()):
+            return token_type_ids, None
+        return token_type_ids, padding
 
 
 class MaskedLMHead(nn.Module):
@@ -774,9 +770,9 @@ class SentenceEncoder:
         The model runs in evaluation mode (no dropout) and is put back in the mode it
         was in.
         """
-        single = isinstance(texts, str)
+        batch, single = as_texts(texts)
         embeddings = self.map_texts(
-            [texts] if single else texts,
+            batch,
             lambda output, mask: l2_normalize(mean_pool(output.hidden, mask)),
             self.model.config.d_model,
         )

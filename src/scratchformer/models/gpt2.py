@@ -40,6 +40,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from scratchformer.attention import KVCache
+from scratchformer.checks import check_token_ids
 from scratchformer.checkpoints import (
     CheckpointError,
     TensorRule,
@@ -56,6 +57,10 @@ WEIGHTS_FILE = "model.safetensors"
 
 # Hugging Face's names for GELU's tanh approximation (the one GPT-2 uses).
 _TANH_GELU_NAMES = ("gelu_new", "gelu_pytorch_tanh")
+
+
+# The sizes a Hugging Face GPT-2 config.json must give (everything else has a default).
+_REQUIRED_HF_KEYS = ("vocab_size", "n_positions", "n_embd", "n_layer", "n_head")
 
 
 @dataclass(frozen=True)
@@ -138,6 +143,12 @@ class GPT2Config:
                 rates for embeddings, attention and residuals).
         """
         model_type = config.get("model_type", "gpt2")
+        missing = [key for key in _REQUIRED_HF_KEYS if key not in config]
+        if missing:
+            raise ValueError(
+                f"the config lacks {', '.join(map(repr, missing))}; a GPT-2 config.json "
+                f"names the sizes {', '.join(map(repr, _REQUIRED_HF_KEYS))}."
+            )
         if model_type != "gpt2":
             raise ValueError(f"not a GPT-2 config: model_type is {model_type!r}, not 'gpt2'.")
         unsupported = {
@@ -276,6 +287,11 @@ class GPT2(nn.Module):
         """The longest sequence (prompt plus generated tokens) the model can read."""
         return self.config.n_positions
 
+    @property
+    def vocab_size(self) -> int:
+        """The number of token ids the model scores."""
+        return self.config.vocab_size
+
     def reset_parameters(self) -> None:
         """GPT-2's initialisation (see the module docstring)."""
         std = self.config.initializer_range
@@ -347,7 +363,7 @@ class GPT2(nn.Module):
         try:
             hf_config = json.loads(config_path.read_text(encoding="utf-8"))
             config = GPT2Config.from_hf_config(hf_config)
-        except (json.JSONDecodeError, KeyError, ValueError) as error:
+        except (json.JSONDecodeError, ValueError) as error:
             raise ValueError(f"{config_path}: not a usable GPT-2 config ({error!s})") from error
         model = cls(config)
         weights_path = directory / WEIGHTS_FILE
@@ -387,19 +403,7 @@ class GPT2(nn.Module):
 
     def _check_inputs(self, ids: torch.Tensor, past: Past | None) -> int:
         """Validate ``ids`` (and ``past``); return the position of ``ids``' first token."""
-        if ids.dim() != 2 or ids.is_floating_point() or ids.dtype == torch.bool:
-            raise ValueError(
-                f"ids must be integer token ids of shape (batch, seq), got dtype {ids.dtype} "
-                f"and shape {tuple(ids.shape)}; add a batch axis with ids[None] for one sequence."
-            )
-        if ids.shape[1] == 0:
-            raise ValueError("ids is empty (seq = 0); give at least one token.")
-        vocab = self.config.vocab_size
-        low, high = int(ids.min()), int(ids.max())
-        if low < 0 or high >= vocab:
-            raise ValueError(
-                f"ids hold values in [{low}, {high}], outside the vocabulary [0, {vocab})."
-            )
+        check_token_ids("ids", ids, self.config.vocab_size)
         offset = 0
         if past is not None:
             if len(past) != self.config.n_layer:

@@ -19,6 +19,7 @@ from typing import Literal, NamedTuple
 import torch
 from torch import nn
 
+from scratchformer.checks import check_token_ids
 from scratchformer.generate import evaluating, greedy_search
 from scratchformer.layers import (
     Activation,
@@ -262,22 +263,12 @@ class Transformer(nn.Module):
     ) -> torch.Tensor:
         """Token ids ``(batch, seq)`` -> ``dropout(embedding * sqrt(d_model) + positions)``,
         the first token at position ``offset``."""
-        if tokens.dim() != 2 or tokens.is_floating_point() or tokens.dtype == torch.bool:
-            raise ValueError(
-                f"{name} must be integer token ids of shape (batch, seq), got dtype "
-                f"{tokens.dtype} and shape {tuple(tokens.shape)}."
-            )
+        check_token_ids(name, tokens, embedding.num_embeddings)
         seq, limit = offset + tokens.shape[1], self.config.max_len
         if seq > limit:
             raise ValueError(
                 f"{name} has length {seq}, more than the model's max_len {limit}; truncate it "
                 "or build the model with a larger Seq2SeqConfig.max_len."
-            )
-        vocab = embedding.num_embeddings
-        if tokens.numel() and (int(tokens.min()) < 0 or int(tokens.max()) >= vocab):
-            raise ValueError(
-                f"{name} holds ids in [{int(tokens.min())}, {int(tokens.max())}], outside its "
-                f"vocabulary [0, {vocab})."
             )
         x = embedding(tokens) * math.sqrt(self.config.d_model)
         return self.dropout(positions(x, offset))
