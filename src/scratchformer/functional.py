@@ -18,6 +18,8 @@ from typing import Literal
 
 import torch
 
+from scratchformer.checks import on_cpu
+
 Reduction = Literal["mean", "sum", "none"]
 REDUCTIONS: tuple[Reduction, ...] = ("mean", "sum", "none")
 
@@ -123,7 +125,8 @@ def log_softmax(x: torch.Tensor, dim: int = -1) -> torch.Tensor:
 def _validate_cross_entropy_inputs(
     logits: torch.Tensor, targets: torch.Tensor, ignore_index: int, reduction: str
 ) -> None:
-    """Raise a clear error for every way :func:`cross_entropy`'s inputs can be wrong."""
+    """Raise a clear error for every way :func:`cross_entropy`'s inputs can be wrong (the
+    targets' values are checked on the CPU only, see :mod:`scratchformer.checks`)."""
     if reduction not in REDUCTIONS:
         raise ValueError(
             f"cross_entropy: reduction={reduction!r} is not supported; "
@@ -152,6 +155,8 @@ def _validate_cross_entropy_inputs(
             f"{tuple(logits.shape)}; targets must have the logits' shape without the last "
             f"(class) axis, i.e. {tuple(logits.shape[:-1])}."
         )
+    if not on_cpu(targets):  # reading the values would stall a GPU at every step
+        return
     n_classes = logits.shape[-1]
     real = targets[targets != ignore_index]
     if real.numel() and (int(real.min()) < 0 or int(real.max()) >= n_classes):
