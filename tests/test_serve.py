@@ -320,15 +320,16 @@ def test_a_single_string_is_one_text_without_the_batch_dimension(
 
 @pytest.mark.parametrize(
     ("texts", "phrase"),
-    [(None, "got NoneType"), (b"free cash", "got bytes"), (3, "got int"),
-     ({"texts": ["a"]}, "got dict"), (["ok", 3], "[1] is a int")],
+    [(None, "texts must be a str (one text) or a list of str, got NoneType"),
+     (b"free cash", "texts is bytes; decode it"), (3, "got int"), ({"texts": ["a"]}, "got dict"),
+     (["ok", 3], "texts[1] is int, not a str")],
 )  # fmt: skip
 @pytest.mark.parametrize("method", ["encode", "classify"])
 def test_client_refuses_texts_that_are_not_strings_before_sending(
     method: str, texts: object, phrase: str
 ) -> None:
     client = Client("http://127.0.0.1:1")  # nothing listens: a request would fail otherwise
-    with pytest.raises(TypeError, match=f"^Client\\.{method}: texts.*{re.escape(phrase)}"):
+    with pytest.raises(TypeError, match=re.escape(phrase)):
         getattr(client, method)(texts)
 
 

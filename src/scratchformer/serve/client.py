@@ -6,7 +6,7 @@ torch.Size([2, 384])
 >>> client.encode("one text").shape                   # doctest: +SKIP
 torch.Size([384])
 
-Texts follow the package's single-string rule (as :meth:`SentenceEncoder.encode` does): a
+Texts follow the package's single-string rule (:func:`scratchformer.checks.as_texts`): a
 list (or tuple) of strings is a batch; a single ``str`` is one text, and its answer has no
 batch dimension. Anything else is a :class:`TypeError` before anything is sent.
 
@@ -28,6 +28,8 @@ from collections.abc import Sequence
 from typing import Any
 
 import torch
+
+from scratchformer.checks import as_texts
 
 
 class ServiceError(Exception):
@@ -112,11 +114,11 @@ class Client:
         texts, ``(dim,)`` for a single string.
 
         Raises:
-            TypeError: if ``texts`` is neither a string nor a list or tuple of strings.
+            TypeError: if ``texts`` is neither a string nor a list of strings.
             ServiceError: if the service refuses, fails, or answers other than one
                 embedding of ``dim`` numbers per text.
         """
-        batch, single = _as_batch(texts, "Client.encode")
+        batch, single = as_texts(texts)
         answer = self.post("/encode", {"texts": batch})
         embeddings = _rows(answer, "embeddings", len(batch), answer.get("dim"), "/encode")
         return embeddings[0] if single else embeddings
@@ -127,11 +129,11 @@ class Client:
         ``{"label", "probabilities", "classes", "model"}`` with one label and one row.
 
         Raises:
-            TypeError: if ``texts`` is neither a string nor a list or tuple of strings.
+            TypeError: if ``texts`` is neither a string nor a list of strings.
             ServiceError: if the service refuses, fails, or answers other than one label
                 and one row of probabilities over ``classes`` per text.
         """
-        batch, single = _as_batch(texts, "Client.classify")
+        batch, single = as_texts(texts)
         answer = self.post("/classify", {"texts": batch})
         classes = answer.get("classes")
         if not isinstance(classes, list):
@@ -172,29 +174,6 @@ class Client:
                         f"({error.message})",
                     ) from None
             time.sleep(interval_s)
-
-
-def _as_batch(texts: object, caller: str) -> tuple[list[str], bool]:
-    """The single-string rule: ``(texts as a list, whether a single string was given)``.
-
-    Raises:
-        TypeError: for anything but a string or a list or tuple of strings (``bytes``, a
-            dict, ``None``, ...), naming the argument and what it should be.
-    """
-    if isinstance(texts, str):
-        return [texts], True
-    if not isinstance(texts, (list, tuple)):
-        raise TypeError(
-            f"{caller}: texts must be a str (one text) or a list of str, got "
-            f"{type(texts).__name__}."
-        )
-    for index, text in enumerate(texts):
-        if not isinstance(text, str):
-            raise TypeError(
-                f"{caller}: texts[{index}] is a {type(text).__name__}; every text must be a "
-                "str (texts: a str or a list of str)."
-            )
-    return list(texts), False
 
 
 def _rows(answer: dict[str, Any], key: str, n: int, width: object, path: str) -> torch.Tensor:
