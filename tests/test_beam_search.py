@@ -25,10 +25,20 @@ def random_sources(n: int, seed: int) -> torch.Tensor:
 
 def new_model(seed: int) -> Transformer:
     torch.manual_seed(seed)
-    return Transformer(Seq2SeqConfig(
-        src_vocab_size=VOCAB, tgt_vocab_size=VOCAB, pad_id=PAD, max_len=20, d_model=32,
-        n_heads=4, d_ff=64, n_encoder_layers=2, n_decoder_layers=2, share_embeddings=True,
-    )).eval()
+    return Transformer(
+        Seq2SeqConfig(
+            src_vocab_size=VOCAB,
+            tgt_vocab_size=VOCAB,
+            pad_id=PAD,
+            max_len=20,
+            d_model=32,
+            n_heads=4,
+            d_ff=64,
+            n_encoder_layers=2,
+            n_decoder_layers=2,
+            share_embeddings=True,
+        )
+    ).eval()
 
 
 @pytest.fixture(scope="module")
@@ -40,7 +50,9 @@ def trained() -> Transformer:
         src = [t for t in row if t != PAD]
         pairs.append((src, [BOS, *sorted(src), EOS]))
     model = new_model(0)
-    config = Seq2SeqTrainConfig(epochs=4, max_tokens=128, warmup_steps=30, lr_scale=0.3, progress=False)
+    config = Seq2SeqTrainConfig(
+        epochs=4, max_tokens=128, warmup_steps=30, lr_scale=0.3, progress=False
+    )
     train_seq2seq(model, pairs[:360], pairs[360:], config)
     return model
 
@@ -53,7 +65,9 @@ def test_beam_size_one_is_greedy_search(trained: Transformer) -> None:
     for model in models(trained):
         src = random_sources(32, seed=5)
         greedy = greedy_search(model, src, BOS, EOS, max_len=12)
-        beams = beam_search(model, src, BeamSearchConfig(BOS, EOS, beam_size=1, max_len=12, length_penalty=0.0))
+        beams = beam_search(
+            model, src, BeamSearchConfig(BOS, EOS, beam_size=1, max_len=12, length_penalty=0.0)
+        )
         for row, hyps in zip(greedy.tolist(), beams):
             assert len(hyps) == 1
             assert hyps[0].tokens == [t for t in row if t != PAD]
@@ -65,7 +79,9 @@ def test_beam_search_never_scores_below_greedy(trained: Transformer) -> None:
         greedy = greedy_search(model, src, BOS, EOS, max_len=12)
         greedy_scores = sequence_log_probs(model, src, greedy, BOS)
         for k in (2, 4, 8):
-            beams = beam_search(model, src, BeamSearchConfig(BOS, EOS, beam_size=k, max_len=12, length_penalty=0.0))
+            beams = beam_search(
+                model, src, BeamSearchConfig(BOS, EOS, beam_size=k, max_len=12, length_penalty=0.0)
+            )
             best = torch.tensor([hyps[0].log_prob for hyps in beams])
             assert bool((best >= greedy_scores - 1e-4).all()), k
         if model is trained:  # a random model is near-uniform; the trained one gives room
@@ -97,7 +113,9 @@ def test_length_penalty_favours_longer_translations(trained: Transformer) -> Non
     src = random_sources(48, seed=9)
 
     def mean_length(alpha: float) -> float:
-        beams = beam_search(trained, src, BeamSearchConfig(BOS, EOS, beam_size=4, max_len=12, length_penalty=alpha))
+        beams = beam_search(
+            trained, src, BeamSearchConfig(BOS, EOS, beam_size=4, max_len=12, length_penalty=alpha)
+        )
         return sum(len(hyps[0].tokens) for hyps in beams) / len(beams)
 
     assert mean_length(2.0) >= mean_length(0.0)
@@ -113,5 +131,9 @@ def test_bad_input_is_a_clear_error(trained: Transformer) -> None:
         beam_search(trained, src, BeamSearchConfig(BOS, EOS, max_len=21))
     with pytest.raises(ValueError, match="eos_id=99 is not in the target vocabulary"):
         beam_search(trained, src, BeamSearchConfig(BOS, 99, max_len=12))
-    with pytest.raises(ValueError, match=r"src must be token ids of shape \(batch, src_seq\)"):
+    with pytest.raises(ValueError, match=r"src is empty \(seq = 0\)"):
         greedy_search(trained, torch.zeros((2, 0), dtype=torch.long), BOS, EOS, 5)
+    with pytest.raises(ValueError, match=r"src holds no sentence \(batch = 0\)"):
+        greedy_search(trained, torch.zeros((0, 3), dtype=torch.long), BOS, EOS, 5)
+    with pytest.raises(TypeError, match=r"src must be a torch.Tensor of token ids.*got list"):
+        greedy_search(trained, [[5, 6]], BOS, EOS, 5)  # type: ignore[arg-type]

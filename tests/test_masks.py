@@ -45,9 +45,18 @@ def test_encoder_takes_the_inverse_of_pad_batchs_mask(norm_first: bool) -> None:
         for i, row in enumerate(rows):
             alone = encoder(embed(torch.tensor([row]))).hidden[0]
             torch.testing.assert_close(batched[i, : len(row)], alone, **TOL)
-        # The mistake the convention guards against changes the answers of padded rows:
-        wrong = encoder(embed(ids), key_padding_mask=attention_mask).hidden
+        # The mistake the convention guards against: the longest row becomes all padding,
+        # which is said out loud, and the answers change.
+        with pytest.warns(UserWarning, match=r"row\(s\) \[0\] as padding.*~ turns one"):
+            wrong = encoder(embed(ids), key_padding_mask=attention_mask).hidden
     assert not torch.allclose(wrong[1, :2], batched[1, :2], **TOL)
+
+
+def test_bert_warns_about_an_inverted_attention_mask() -> None:
+    config = BertConfig(vocab_size=VOCAB, d_model=16, n_layers=1, n_heads=2, d_ff=32, max_len=16)
+    ids, attention_mask = pad_batch(sentences([4, 2], seed=9), PAD)
+    with pytest.warns(UserWarning, match=r"marks every key of row\(s\) \[0\] as padding"):
+        BertModel(config).eval()(ids, ~attention_mask)
 
 
 @pytest.mark.parametrize("norm_first", [False, True], ids=["post-LN", "pre-LN"])

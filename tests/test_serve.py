@@ -322,7 +322,7 @@ def test_a_single_string_is_one_text_without_the_batch_dimension(
     ("texts", "phrase"),
     [(None, "texts must be a str (one text) or a list of str, got NoneType"),
      (b"free cash", "texts is bytes; decode it"), (3, "got int"), ({"texts": ["a"]}, "got dict"),
-     (["ok", 3], "texts[1] is int, not a str")],
+     (["ok", 3], "texts[1] must be a str, got int")],
 )  # fmt: skip
 @pytest.mark.parametrize("method", ["encode", "classify"])
 def test_client_refuses_texts_that_are_not_strings_before_sending(

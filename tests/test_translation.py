@@ -101,7 +101,7 @@ def test_one_string_is_one_text_and_other_types_are_refused(translator: Translat
     assert translator.translate(text) == translator.translate([text])[0]
     with pytest.raises(TypeError, match=r"texts is bytes; decode it"):
         translator.translate(text.encode())  # type: ignore[call-overload]
-    with pytest.raises(TypeError, match=r"texts\[1\] is NoneType, not a str"):
+    with pytest.raises(TypeError, match=r"texts\[1\] must be a str, got NoneType"):
         translator.translate([text, None])  # type: ignore[list-item]
 
 

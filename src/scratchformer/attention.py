@@ -125,8 +125,8 @@ def causal_mask(seq_len: int, device: torch.device | str | None = None) -> torch
     this lower-triangular mask (diagonal included) forbids every later key. It broadcasts
     over ``(batch, heads, seq, seq)``.
     """
-    if seq_len < 1:
-        raise ValueError(f"causal_mask needs seq_len >= 1, got {seq_len}.")
+    if isinstance(seq_len, bool) or not isinstance(seq_len, int) or seq_len < 1:
+        raise ValueError(f"causal_mask needs an integer seq_len >= 1, got {seq_len!r}.")
     return torch.ones(seq_len, seq_len, dtype=torch.bool, device=device).tril()
 
 

@@ -12,6 +12,7 @@ first step, and generation checks its prompt.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterable, Mapping
 
 import torch
@@ -81,6 +82,47 @@ def check_input_dtype(name: str, x: torch.Tensor, weight: torch.Tensor) -> None:
         )
 
 
+def warn_if_a_row_is_all_padding(name: str, key_padding_mask: torch.Tensor | None) -> None:
+    """Warn (on the CPU) when some row of ``key_padding_mask`` marks *every* key as padding.
+
+    Such a row attends to nothing and its output is zeros. A batch almost never holds a
+    sequence without a single real token, but an ``attention_mask`` (``True`` at real
+    tokens) passed where a key padding mask belongs makes exactly that of the batch's
+    longest sequence, so this turns the likeliest silent mistake into a loud one.
+    """
+    if key_padding_mask is None or not on_cpu(key_padding_mask) or key_padding_mask.dim() != 2:
+        return
+    empty = key_padding_mask.all(dim=1)
+    if bool(empty.any()):
+        rows = empty.nonzero().flatten().tolist()
+        warnings.warn(
+            f"{name} marks every key of row(s) {rows} as padding, so they attend to nothing "
+            "and their outputs are zeros. A key padding mask is True at padding, its inverse "
+            "attention_mask (what pad_batch returns and BERT takes) True at real tokens: "
+            "check which of the two you passed (~ turns one into the other).",
+            stacklevel=3,
+        )
+
+
+def check_text(text: object, name: str = "text") -> str:
+    """Return ``text`` if it is a string; otherwise raise a ``TypeError`` saying what to pass.
+
+    Tokenisers call this first, so ``None`` is not read as empty text, bytes are not
+    split into integers, and a list is not taken for one text.
+    """
+    if isinstance(text, str):
+        return text
+    if isinstance(text, (bytes, bytearray)):
+        hint = f'; decode it first: {name}.decode("utf-8")'
+    elif isinstance(text, (list, tuple)):
+        hint = "; encode one text at a time: [tokenizer.encode(t) for t in texts]"
+    elif text is None:
+        hint = " (None is not empty text; pass '' for that)"
+    else:
+        hint = ""
+    raise TypeError(f"{name} must be a str, got {type(text).__name__} {text!r:.60}{hint}")
+
+
 def as_texts(texts: object, name: str = "texts") -> tuple[list[str], bool]:
     """``texts`` as a list of strings, and whether one string was given.
 
@@ -99,10 +141,16 @@ def as_texts(texts: object, name: str = "texts") -> tuple[list[str], bool]:
         )
     batch = list(texts)
     for i, text in enumerate(batch):
-        if not isinstance(text, str):
-            hint = " (decode bytes with .decode('utf-8'))" if isinstance(text, bytes) else ""
-            raise TypeError(f"{name}[{i}] is {type(text).__name__}, not a str{hint}.")
+        check_text(text, f"{name}[{i}]")
     return batch, False
 
 
-__all__ = ["as_texts", "check_id_values", "check_input_dtype", "check_token_ids", "on_cpu"]
+__all__ = [
+    "as_texts",
+    "check_id_values",
+    "check_input_dtype",
+    "check_text",
+    "check_token_ids",
+    "on_cpu",
+    "warn_if_a_row_is_all_padding",
+]

@@ -24,6 +24,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from scratchformer.attention import AttentionConfig, KVCache, MultiHeadAttention
+from scratchformer.checks import warn_if_a_row_is_all_padding
 
 Activation = Literal["relu", "gelu", "gelu_tanh"]
 # "gelu_tanh" is GELU's tanh approximation, 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))),
@@ -396,6 +397,7 @@ class Encoder(nn.Module):
         Arguments as in :meth:`EncoderLayer.forward`; ``kv_caches`` holds one
         :class:`~scratchformer.attention.KVCache` per layer.
         """
+        warn_if_a_row_is_all_padding("key_padding_mask", key_padding_mask)
         if kv_caches is not None and len(kv_caches) != len(self.layers):
             raise ValueError(
                 f"kv_caches must hold one KVCache per layer ({len(self.layers)}), "
@@ -469,6 +471,8 @@ class Decoder(nn.Module):
         (:meth:`DecoderCache.empty`), ``x`` holds the newest positions only and the
         cache is extended in place.
         """
+        warn_if_a_row_is_all_padding("tgt_key_padding_mask", tgt_key_padding_mask)
+        warn_if_a_row_is_all_padding("memory_key_padding_mask", memory_key_padding_mask)
         if cache is not None and len(cache.self_attn) != len(self.layers):
             raise ValueError(
                 f"the cache has {len(cache.self_attn)} layers, the decoder {len(self.layers)}: "

@@ -31,6 +31,7 @@ from typing import Protocol
 
 import torch
 
+from scratchformer.checks import check_id_values, check_token_ids, on_cpu
 from scratchformer.generate.lm import evaluating
 from scratchformer.layers import DecoderCache
 
@@ -38,7 +39,7 @@ from scratchformer.layers import DecoderCache
 class Seq2SeqModel(Protocol):
     """What decoding needs (:class:`~scratchformer.models.seq2seq.Transformer` has it).
 
-    ``config`` has ``pad_id``, ``max_len`` and ``tgt_vocab_size``; ``encode(src, mask)``
+    ``config`` has ``pad_id``, ``max_len``, ``src_vocab_size`` and ``tgt_vocab_size``; ``encode(src, mask)``
     returns the memory ``(batch, src_seq, d_model)``; ``decode(tgt, memory, mask)`` the
     logits ``(batch, tgt_seq, tgt_vocab_size)``, and with ``cache=decoder_cache()`` those
     of the new tokens ``tgt`` after the cached ones; padding masks are ``True`` at padding.
@@ -129,11 +130,11 @@ def _check_ids(model: Seq2SeqModel, max_len: int, bos_id: int, eos_id: int) -> N
 
 
 def _encode(model: Seq2SeqModel, src: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    if src.dim() != 2 or src.shape[0] == 0 or src.shape[1] == 0:
-        raise ValueError(
-            f"src must be token ids of shape (batch, src_seq) with batch, src_seq >= 1, got "
-            f"shape {tuple(src.shape)}."
-        )
+    check_token_ids("src", src, model.config.src_vocab_size)  # type: ignore[attr-defined]
+    if src.shape[0] == 0:
+        raise ValueError("src holds no sentence (batch = 0); give at least one.")
+    if not on_cpu(src):  # checked once here, where the batch enters, not at every step
+        check_id_values("src", src, model.config.src_vocab_size)  # type: ignore[attr-defined]
     mask = src == model.config.pad_id  # type: ignore[attr-defined]
     return model.encode(src, mask), mask
 

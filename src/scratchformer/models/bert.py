@@ -671,6 +671,11 @@ def mean_pool(hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tenso
     Returns:
         ``(batch, d_model)``; a row without any real token is all zeros.
     """
+    if not isinstance(hidden, torch.Tensor) or not isinstance(attention_mask, torch.Tensor):
+        raise TypeError(
+            f"mean_pool expects tensors, got {type(hidden).__name__} and "
+            f"{type(attention_mask).__name__}."
+        )
     if hidden.dim() != 3 or tuple(attention_mask.shape) != tuple(hidden.shape[:2]):
         raise ValueError(
             f"mean_pool expects hidden (batch, seq, d_model) and attention_mask (batch, seq), "

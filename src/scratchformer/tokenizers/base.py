@@ -8,6 +8,8 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
+from scratchformer.checks import as_texts
+
 
 class Tokenizer(Protocol):
     """Text <-> list of integer ids. Both :class:`CharTokenizer` and :class:`ByteLevelBPE` fit.
@@ -38,27 +40,11 @@ class TokenizerFileError(ValueError):
     """A tokeniser file is malformed or inconsistent; the message names the file and place."""
 
 
-def check_text(text: object, name: str = "text") -> str:
-    """Return ``text`` if it is a string; otherwise raise a ``TypeError`` saying what to pass.
-
-    Tokenisers call this first, so ``None`` is not read as empty text, bytes are not
-    split into integers, and a list is not taken for one text.
-    """
-    if isinstance(text, str):
-        return text
-    if isinstance(text, (bytes, bytearray)):
-        hint = f'; decode it first: {name}.decode("utf-8")'
-    elif isinstance(text, (list, tuple)):
-        hint = "; encode one text at a time: [tokenizer.encode(t) for t in texts]"
-    elif text is None:
-        hint = " (None is not empty text; pass '' for that)"
-    else:
-        hint = ""
-    raise TypeError(f"{name} must be a str, got {type(text).__name__} {text!r:.60}{hint}")
-
-
 def check_texts(texts: object, name: str = "texts") -> list[str]:
     """Return ``texts`` as a list after checking it is a list of strings, none missing.
+
+    A batch method's variant of :func:`scratchformer.checks.as_texts`: its name says
+    "batch", so one string is refused rather than read as a batch of one.
 
     Raises:
         TypeError: for a single string (wrap it in a list) or an item that is not a str,
@@ -66,12 +52,7 @@ def check_texts(texts: object, name: str = "texts") -> list[str]:
     """
     if isinstance(texts, str):
         raise TypeError(f"{name} must be a list of str, got one str; wrap it in a list: [text]")
-    if not isinstance(texts, Iterable):
-        raise TypeError(f"{name} must be a list of str, got {type(texts).__name__}")
-    items = list(texts)
-    for i, text in enumerate(items):
-        check_text(text, f"{name}[{i}]")
-    return items
+    return as_texts(texts, name)[0]
 
 
 def check_ids(ids: Iterable[int], vocab_size: int) -> list[int]:

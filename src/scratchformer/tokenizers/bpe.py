@@ -22,11 +22,11 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from scratchformer.checks import check_text
 from scratchformer.tokenizers.base import (
     TokenizerFileError,
     check_ids,
     check_saved_file,
-    check_text,
     read_json,
     write_json,
 )

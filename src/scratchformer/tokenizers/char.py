@@ -12,11 +12,11 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
+from scratchformer.checks import check_text
 from scratchformer.tokenizers.base import (
     TokenizerFileError,
     check_ids,
     check_saved_file,
-    check_text,
     read_json,
     write_json,
 )

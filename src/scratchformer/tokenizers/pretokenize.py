@@ -29,7 +29,7 @@ import sys
 import unicodedata
 from functools import lru_cache
 
-from scratchformer.tokenizers.base import check_text
+from scratchformer.checks import check_text
 
 GPT2_PATTERN = r"""'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"""
 

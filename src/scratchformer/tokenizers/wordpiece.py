@@ -40,7 +40,8 @@ from typing import NamedTuple
 import torch
 
 from scratchformer.batching import pad_batch
-from scratchformer.tokenizers.base import TokenizerFileError, check_ids, check_text, check_texts
+from scratchformer.checks import check_text
+from scratchformer.tokenizers.base import TokenizerFileError, check_ids, check_texts
 from scratchformer.tokenizers.specials import SpecialTokenSplitter
 
 VOCAB_FILE = "vocab.txt"
