@@ -234,7 +234,9 @@ class PairBatch:
 
     def to(self, device: torch.device | str) -> PairBatch:
         """The same batch on ``device`` (e.g. the model's GPU)."""
-        return PairBatch(self.src.to(device), self.tgt_in.to(device), self.tgt_out.to(device), self.pad_id)
+        return PairBatch(
+            self.src.to(device), self.tgt_in.to(device), self.tgt_out.to(device), self.pad_id
+        )
 
     @property
     def n_tokens(self) -> int:

@@ -124,7 +124,9 @@ def best_time_ms(step: Step, repeats: int, warmup: int = 1) -> float:
     return 1e3 * min(seconds(step) for _ in range(repeats))
 
 
-def paired_timings(first: Step, second: Step, warmup: int, repeats: int) -> tuple[list[float], list[float]]:
+def paired_timings(
+    first: Step, second: Step, warmup: int, repeats: int
+) -> tuple[list[float], list[float]]:
     """Time two steps alternately (swapping which goes first each round); seconds per call."""
     for _ in range(warmup):
         first()

@@ -31,7 +31,11 @@ def _buckets_inputs(generator: torch.Generator) -> Inputs:
 
 
 def _noam_inputs(generator: torch.Generator) -> Inputs:
-    return (random_int(generator, 1, 20_000), 32 * random_int(generator, 1, 32), random_int(generator, 1, 8000)), {}
+    return (
+        random_int(generator, 1, 20_000),
+        32 * random_int(generator, 1, 32),
+        random_int(generator, 1, 8000),
+    ), {}
 
 
 def smoothed_cross_entropy(
@@ -42,7 +46,11 @@ def smoothed_cross_entropy(
 
 
 def _smoothing_inputs(generator: torch.Generator) -> Inputs:
-    batch, seq, vocab = random_int(generator, 1, 3), random_int(generator, 1, 6), random_int(generator, 2, 9)
+    batch, seq, vocab = (
+        random_int(generator, 1, 3),
+        random_int(generator, 1, 6),
+        random_int(generator, 2, 9),
+    )
     logits = torch.randn(batch, seq, vocab, generator=generator, dtype=torch.float64) * 3
     targets = torch.randint(1, vocab, (batch, seq), generator=generator)
     targets[:, 1:][torch.rand(batch, seq - 1, generator=generator) < 0.3] = 0  # padding
@@ -74,7 +82,10 @@ def _matches_inputs(generator: torch.Generator) -> Inputs:
     words = ["the", "cat", "sat", "on", "mat", "a", "dog"]
 
     def sentence() -> list[str]:
-        return [words[random_int(generator, 0, len(words) - 1)] for _ in range(random_int(generator, 0, 9))]
+        return [
+            words[random_int(generator, 0, len(words) - 1)]
+            for _ in range(random_int(generator, 0, 9))
+        ]
 
     references = [sentence() for _ in range(random_int(generator, 1, 3))]
     return (sentence(), references, random_int(generator, 1, 4)), {}
@@ -95,7 +106,10 @@ def smoothed_optimum(eps: float, vocab_size: int) -> float:
 
 
 def _optimum_inputs(generator: torch.Generator) -> Inputs:
-    return (round(float(torch.rand(1, generator=generator)) * 0.9, 3), random_int(generator, 2, 50_000)), {}
+    return (
+        round(float(torch.rand(1, generator=generator)) * 0.9, 3),
+        random_int(generator, 2, 50_000),
+    ), {}
 
 
 AGREEMENT_TASKS = [

@@ -71,7 +71,9 @@ def close(expected: Any, actual: Any, *, rtol: float = 1e-4, atol: float = 1e-5)
 def describe(value: Any, limit: int = 80) -> str:
     """A short human-readable description of an input or output value."""
     if isinstance(value, torch.Tensor):
-        text = f"tensor(shape={tuple(value.shape)}, dtype={str(value.dtype).removeprefix('torch.')})"
+        text = (
+            f"tensor(shape={tuple(value.shape)}, dtype={str(value.dtype).removeprefix('torch.')})"
+        )
         if value.numel() <= 6:
             text += f" = {value.tolist()}"
         return text
