@@ -2,7 +2,7 @@
 
 Starts two services on free loopback ports (``python -m scratchformer.serve``) serving the
 same classifier: ``--model`` if given, else the one chapter 8 saves for the run profile
-(``scratchformer.serve.default_model_dir()``), else MiniLM under a fresh, untrained head
+(``scratchformer.classify.model_dir()``), else MiniLM under a fresh, untrained head
 (speed does not depend on the head's weights). One has batching on, the other
 ``--no-batching``. ``--clients`` concurrent clients each send ``--requests`` one-text
 ``/classify`` requests (SMS messages of 60 to 80 characters, so that padding does not hide
@@ -28,15 +28,16 @@ from scratchformer.models.bert import (
     SentenceEncoderConfig,
     load_wordpiece,
 )
-from scratchformer.serve import LoadConfig, ServiceProcess, compare_batching, default_model_dir
+from scratchformer.serve import LoadConfig, ServiceProcess, compare_batching
 
 
 def model_to_serve(given: Path | None, scratch: Path) -> tuple[Path, str]:
     """The folder to serve and how to describe it (see the module docstring)."""
     if given is not None:
         return given, str(given)
-    if (default_model_dir() / "config.json").is_file():
-        return default_model_dir(), f"chapter 8's {default_model_dir().name}"
+    chapter_8 = classify.model_dir()
+    if (chapter_8 / "config.json").is_file():
+        return chapter_8, f"chapter 8's {chapter_8.name}"
     minilm = data.require("minilm", download=True)
     torch.manual_seed(0)
     untrained = classify.TextClassifier(

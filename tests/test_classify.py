@@ -138,9 +138,15 @@ def test_load_errors_say_what_to_do(tmp_path: Path) -> None:
         TextClassifier.load(encoder_only)
 
 
-def test_model_dir_is_in_the_cache(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("profile", "folder"), [("quick", "minilm-sms-spam-quick"), ("full", "minilm-sms-spam")]
+)
+def test_model_dir_is_in_the_cache_and_defaults_to_the_run_profiles_classifier(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, profile: str, folder: str
+) -> None:
     monkeypatch.setenv("SCRATCHFORMER_CACHE", str(tmp_path))
-    assert model_dir() == tmp_path / "models" / "minilm-sms-spam"
+    monkeypatch.setenv("SCRATCHFORMER_PROFILE", profile)
+    assert model_dir() == tmp_path / "models" / folder
     assert model_dir("other") == tmp_path / "models" / "other"
 
 

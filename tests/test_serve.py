@@ -32,7 +32,6 @@ from scratchformer.serve import (
     ServiceConfig,
     ServiceError,
     ServiceProcess,
-    default_model_dir,
     group_into_batches,
     percentile,
     run_load,
@@ -449,16 +448,6 @@ def test_cli_starts_answers_health_and_stops_on_sigterm(
     finally:
         code = service.stop()
     assert code == 0  # SIGTERM led to a clean shutdown, not a kill
-
-
-@pytest.mark.parametrize(("profile", "folder"), [("quick", "minilm-sms-spam-quick"),
-                                                 ("full", "minilm-sms-spam")])  # fmt: skip
-def test_default_model_is_the_run_profiles(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, profile: str, folder: str
-) -> None:
-    monkeypatch.setenv("SCRATCHFORMER_CACHE", str(tmp_path))
-    monkeypatch.setenv("SCRATCHFORMER_PROFILE", profile)
-    assert default_model_dir() == tmp_path / "models" / folder
 
 
 def test_cli_without_model_serves_the_quick_profiles_model(

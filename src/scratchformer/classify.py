@@ -28,6 +28,7 @@ from typing import Any, NamedTuple
 import torch
 
 from scratchformer.checks import as_texts
+from scratchformer.config import choose
 from scratchformer.data.cache import cache_dir
 from scratchformer.data.sources import install_atomically
 from scratchformer.functional import cross_entropy, softmax
@@ -53,9 +54,17 @@ SMS_SPAM_MODEL = "minilm-sms-spam"
 TRAINING_FILE = "training.json"
 
 
-def model_dir(name: str = SMS_SPAM_MODEL) -> Path:
+def model_dir(name: str | None = None) -> Path:
     """Where the course keeps the fine-tuned model ``name``: ``cache_dir()/models/name``
-    (it may not exist yet)."""
+    (it may not exist yet).
+
+    Without a name: chapter 8's spam classifier of the current run profile (see
+    :mod:`scratchformer.config`), ``minilm-sms-spam-quick`` under ``quick`` and
+    ``minilm-sms-spam`` under ``full``, what chapter 9 and ``python -m scratchformer.serve``
+    serve.
+    """
+    if name is None:
+        name = choose(quick=f"{SMS_SPAM_MODEL}-quick", full=SMS_SPAM_MODEL)
     return cache_dir() / "models" / name
 
 

@@ -11,7 +11,7 @@ dynamic batching.
 
 The model is a :class:`~scratchformer.classify.TextClassifier` folder. Run it with
 ``python -m scratchformer.serve [--model DIR] --port N`` (default: the fine-tuned spam
-classifier chapter 8 saves in the cache for the current run profile, :func:`default_model_dir`).
+classifier chapter 8 saves in the cache for the current run profile, :func:`scratchformer.classify.model_dir`).
 Only the standard library is used for HTTP; it binds to loopback unless told otherwise.
 """
 
@@ -38,7 +38,6 @@ from scratchformer.serve.server import (
     RequestError,
     ServiceConfig,
     allowed_methods,
-    default_model_dir,
     parse_texts,
 )
 
@@ -58,7 +57,6 @@ __all__ = [
     "ServiceProcess",
     "allowed_methods",
     "compare_batching",
-    "default_model_dir",
     "format_batching_table",
     "free_port",
     "group_into_batches",

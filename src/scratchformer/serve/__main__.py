@@ -1,7 +1,7 @@
 """``python -m scratchformer.serve [--model DIR] [--port N] ...``
 
 Serves a fine-tuned classifier folder (by default the one chapter 8 saves in the current run
-profile, :func:`~scratchformer.serve.server.default_model_dir`). Starts the service, prints
+profile, :func:`~scratchformer.classify.model_dir`). Starts the service, prints
 one line with its URL once it listens, and runs until SIGTERM or SIGINT (Ctrl-C), then shuts
 down within ``--shutdown-timeout-s`` (requests already received are answered).
 """
@@ -15,11 +15,11 @@ import sys
 import threading
 from types import FrameType
 
+from scratchformer.classify import model_dir
 from scratchformer.serve.server import (
     LOOPBACK,
     EmbeddingServer,
     ServiceConfig,
-    default_model_dir,
     logger,
 )
 
@@ -37,7 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--model",
         default=None,
         help="a folder written by TextClassifier.save (default: chapter 8's fine-tuned spam "
-        f"classifier of the run profile, {default_model_dir()})",
+        f"classifier of the run profile, {model_dir()})",
     )
     parser.add_argument(
         "--host", default=_DEFAULTS.host, help="address to bind (default: loopback only)"
@@ -102,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
     if config.host != LOOPBACK:
         logger.warning("binding to %s: other machines may reach this service", config.host)
     try:
-        server = EmbeddingServer.from_pretrained(args.model or default_model_dir(), config)
+        server = EmbeddingServer.from_pretrained(args.model or model_dir(), config)
     except (FileNotFoundError, ValueError) as error:  # no folder, or not a classifier's
         print(f"error: {error}", file=sys.stderr)
         return 2

@@ -30,7 +30,7 @@ class ServiceProcess:
     Args:
         model_dir: the classifier folder to serve (:meth:`TextClassifier.save`); ``None``
             serves the run profile's default
-            (:func:`~scratchformer.serve.server.default_model_dir`).
+            (:func:`~scratchformer.classify.model_dir`).
         options: more command-line options, e.g. ``["--no-batching"]``.
         ready_timeout_s: how long to wait for ``/health`` after starting.
 

@@ -51,8 +51,7 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from scratchformer.classify import SMS_SPAM_MODEL, TextClassifier, model_dir
-from scratchformer.config import choose
+from scratchformer.classify import TextClassifier
 from scratchformer.serve.batching import BatcherClosedError, BatchingConfig, DynamicBatcher
 
 if TYPE_CHECKING:
@@ -69,13 +68,6 @@ _POLL_S = 0.2
 """How often a thread waiting for a client's bytes checks whether the service is stopping."""
 _MAX_DISCARD_BYTES = 1 << 26
 """The most bytes of a refused body read (and dropped) so that the client gets its answer."""
-
-
-def default_model_dir() -> Path:
-    """The classifier folder chapter 8 saves in the current run profile (see
-    :mod:`scratchformer.config`): ``minilm-sms-spam-quick`` under ``quick``,
-    ``minilm-sms-spam`` under ``full``, in :func:`scratchformer.classify.model_dir`."""
-    return model_dir(choose(quick=f"{SMS_SPAM_MODEL}-quick", full=SMS_SPAM_MODEL))
 
 
 def allowed_methods(path: str) -> list[str]:
@@ -692,6 +684,5 @@ __all__ = [
     "RequestError",
     "ServiceConfig",
     "allowed_methods",
-    "default_model_dir",
     "parse_texts",
 ]
