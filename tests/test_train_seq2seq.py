@@ -167,6 +167,23 @@ def test_the_last_epochs_are_kept_and_averaged(tmp_path) -> None:
         average_weights([second, {"other": torch.zeros(1)}])
 
 
+def test_a_new_run_removes_the_weights_an_earlier_run_left(tmp_path) -> None:
+    """Deleting only the checkpoint starts afresh; the old run's epoch weights must not be
+    averaged into the new run's, so they go (loudly), and unrelated files stay."""
+    path = tmp_path / "run.pt"
+    train_seq2seq(new_model(), TRAIN, VAL, CONFIG, checkpoint=path)
+    path.unlink()
+    (tmp_path / "run.epoch9.pt").write_bytes(b"old")  # a longer earlier run
+    keep = [tmp_path / "run.notes.pt", tmp_path / "other.epoch2.pt", tmp_path / "run.epochs.pt"]
+    for other in keep:
+        other.write_bytes(b"not ours")
+    short = dataclasses.replace(CONFIG, epochs=1, keep_epochs=1)
+    with pytest.warns(UserWarning, match=r"removing .*run\.best\.pt, run\.epoch2\.pt, run\.epoch3\.pt, run\.epoch9\.pt"):
+        train_seq2seq(new_model(), TRAIN, VAL, short, checkpoint=path)
+    assert sorted(p.name for p in tmp_path.glob("run.epoch*.pt")) == ["run.epoch1.pt", "run.epochs.pt"]
+    assert all(other.read_bytes() == b"not ours" for other in keep)
+
+
 def test_save_atomically_keeps_the_old_file_when_writing_fails(tmp_path) -> None:
     path = save_atomically({"step": 1}, tmp_path / "state.pt")
 

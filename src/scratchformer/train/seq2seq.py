@@ -26,6 +26,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import math
+import re
 import time
 import warnings
 from array import array
@@ -248,6 +249,8 @@ def train_seq2seq(
         fingerprint = run_fingerprint(model_config, train_pairs, val_pairs)
         if Path(checkpoint).is_file():
             state = _resume(Path(checkpoint), model, optimizer, config, fingerprint)
+        else:
+            _remove_weights_of_an_earlier_run(Path(checkpoint))
     history: Seq2SeqHistory = state["history"]
 
     def save(epoch: int, batch: int) -> None:
@@ -337,6 +340,28 @@ def _save_epoch_weights(
     if keep > 0:
         save_atomically(weights, epoch_weights_path(checkpoint, epoch))
         epoch_weights_path(checkpoint, epoch - keep).unlink(missing_ok=True)
+
+
+def _remove_weights_of_an_earlier_run(checkpoint: Path) -> None:
+    """Delete ``<name>.best.pt`` and ``<name>.epoch<N>.pt`` left by an earlier run whose
+    checkpoint is gone: a fresh run writes its own, and averaging a stale epoch's weights
+    with this run's would silently mix two models."""
+    pattern = re.compile(
+        re.escape(checkpoint.stem) + r"\.(best|epoch\d+)" + re.escape(checkpoint.suffix)
+    )
+    stale = sorted(
+        path
+        for path in checkpoint.parent.glob(f"{checkpoint.stem}.*")
+        if pattern.fullmatch(path.name) and path.is_file()
+    )
+    if stale:
+        warnings.warn(
+            f"starting a new run at {checkpoint}: removing the weights an earlier run left "
+            f"there ({', '.join(path.name for path in stale)}).",
+            stacklevel=3,
+        )
+        for path in stale:
+            path.unlink()
 
 
 def best_weights_path(checkpoint: str | Path) -> Path:
