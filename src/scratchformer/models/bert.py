@@ -42,7 +42,6 @@ import torch.nn.functional as F
 from safetensors.torch import save_file
 from torch import nn
 
-from scratchformer.checks import as_texts, check_id_values, check_token_ids, on_cpu
 from scratchformer.checkpoints import (
     CheckpointError,
     TensorRule,
@@ -51,6 +50,7 @@ from scratchformer.checkpoints import (
     load_checkpoint,
     read_safetensors,
 )
+from scratchformer.checks import as_texts, check_id_values, check_token_ids, on_cpu
 from scratchformer.layers import (
     ACTIVATIONS,
     Activation,

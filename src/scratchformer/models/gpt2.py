@@ -40,7 +40,6 @@ import torch.nn.functional as F
 from torch import nn
 
 from scratchformer.attention import KVCache
-from scratchformer.checks import check_token_ids
 from scratchformer.checkpoints import (
     CheckpointError,
     TensorRule,
@@ -48,6 +47,7 @@ from scratchformer.checkpoints import (
     load_checkpoint,
     read_safetensors,
 )
+from scratchformer.checks import check_token_ids
 from scratchformer.layers import Dropout, Encoder, TransformerConfig
 from scratchformer.positional import LearnedPositionalEmbedding
 from scratchformer.weights import resolve_pretrained
