@@ -38,7 +38,8 @@ class TrainConfig:
     """How :func:`train_lm` trains.
 
     Attributes:
-        steps: optimiser steps (the most; ``max_seconds`` may stop earlier).
+        steps: optimiser steps: the budget, in steps so that every machine trains the
+            same model (a wall-clock budget would train less on a slower or busier one).
         batch_size: windows per batch.
         block_size: tokens per window (the model reads ``block_size`` ids).
         lr: peak learning rate, reached after ``warmup_steps``.
@@ -50,7 +51,6 @@ class TrainConfig:
         eval_every: evaluate both splits every this many steps (and at the first and
             last step).
         eval_batches: batches per split per evaluation (the same batches every time).
-        max_seconds: stop after this much wall-clock time (``None``: no limit).
         seed: seeds the batch sampler (the model's initial weights are the caller's).
     """
 
@@ -65,7 +65,6 @@ class TrainConfig:
     grad_clip: float | None = 1.0
     eval_every: int = 100
     eval_batches: int = 10
-    max_seconds: float | None = None
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -83,10 +82,6 @@ class TrainConfig:
             )
         if self.grad_clip is not None and not self.grad_clip > 0:
             raise ValueError(f"TrainConfig.grad_clip must be > 0 or None, got {self.grad_clip}.")
-        if self.max_seconds is not None and not self.max_seconds > 0:
-            raise ValueError(
-                f"TrainConfig.max_seconds must be > 0 or None, got {self.max_seconds}."
-            )
 
 
 @dataclass
@@ -185,17 +180,16 @@ def random_batch(
     return windows[:, :-1], windows[:, 1:]
 
 
-def learning_rate(progress: float, step: int, config: TrainConfig) -> float:
+def learning_rate(step: int, config: TrainConfig) -> float:
     """Warm-up, then cosine decay: the learning rate at optimiser step ``step``.
 
     Linear warm-up over the first ``warmup_steps`` steps, then a half cosine from ``lr``
-    to ``lr * min_lr_ratio`` as ``progress`` (the share of the budget used, in
-    ``[0, 1]``) goes from the end of warm-up to 1.
+    to ``lr * min_lr_ratio`` over the remaining steps of ``config.steps``.
     """
     if step < config.warmup_steps:
         return config.lr * (step + 1) / config.warmup_steps
-    start = min(config.warmup_steps / config.steps, 1.0)
-    done = min(max((progress - start) / max(1.0 - start, 1e-12), 0.0), 1.0)
+    decay_steps = max(config.steps - config.warmup_steps, 1)
+    done = min((step - config.warmup_steps) / decay_steps, 1.0)
     floor = config.lr * config.min_lr_ratio
     return floor + 0.5 * (config.lr - floor) * (1 + math.cos(math.pi * done))
 
@@ -204,9 +198,12 @@ def lm_loss(model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor) -> to
     """Mean next-token cross-entropy (nats/token) of ``model`` on ``(batch, seq)`` windows.
 
     ``model(inputs)`` may return the logits ``(batch, seq, vocab)`` or an object holding
-    them as ``.logits`` (such as :class:`~scratchformer.models.GPT2Output`).
+    them as ``.logits`` (such as :class:`~scratchformer.models.GPT2Output`). The windows
+    are moved to the model's device (CPU or GPU) first.
     """
-    out = model(inputs)
+    device = next(model.parameters()).device
+    out = model(inputs.to(device))
+    targets = targets.to(device)
     return cross_entropy(getattr(out, "logits", out), targets)
 
 
@@ -290,14 +287,8 @@ def train_lm(
     model.train()
     evaluate(0)
     for step in range(config.steps):
-        elapsed = time.perf_counter() - start
-        progress = step / config.steps
-        if config.max_seconds is not None:
-            if elapsed >= config.max_seconds:
-                break
-            progress = max(progress, elapsed / config.max_seconds)
         for group in optimizer.param_groups:
-            group["lr"] = learning_rate(progress, step, config)
+            group["lr"] = learning_rate(step, config)
         inputs, targets = random_batch(train_ids, config.batch_size, config.block_size, generator)
         loss = lm_loss(model, inputs, targets)
         optimizer.zero_grad(set_to_none=True)
