@@ -87,6 +87,14 @@ def default_device() -> torch.device:
     return torch.device("cpu")
 
 
+def device_of(model: object) -> torch.device | None:
+    """The device of ``model``'s parameters (``None`` if it has none): where the loops,
+    decoding and evaluation put the tensors they give it."""
+    parameters = getattr(model, "parameters", None)
+    first = next(iter(parameters()), None) if callable(parameters) else None
+    return None if first is None else first.device
+
+
 def is_quick() -> bool:
     """``True`` when running in the quick (test/CI) profile."""
     return get_profile() == "quick"

@@ -38,6 +38,10 @@ class ToyBatch(NamedTuple):
     tgt_in: torch.Tensor
     tgt_out: torch.Tensor
 
+    def to(self, device: torch.device | str) -> ToyBatch:
+        """The same batch on ``device`` (e.g. the model's GPU)."""
+        return ToyBatch(*(t.to(device) for t in self))
+
 
 @dataclass(frozen=True)
 class ToyDataConfig:
@@ -175,7 +179,8 @@ def train_toy(model: Transformer, config: ToyTrainConfig = ToyTrainConfig()) -> 
     """Train ``model`` on a toy task with teacher forcing; return the loss of every step.
 
     The loss is the mean cross-entropy of predicting ``tgt_out`` from ``(src, tgt_in)``,
-    ignoring padding. Leaves the model in training mode.
+    ignoring padding. Batches go to the model's device (CPU or GPU). Leaves the model in
+    training mode.
     """
     if model.config.pad_id != PAD_ID or model.config.tgt_vocab_size < config.data.vocab_size:
         raise ValueError(
@@ -192,10 +197,11 @@ def train_toy(model: Transformer, config: ToyTrainConfig = ToyTrainConfig()) -> 
             (step + 1) / peak_after, (config.steps - step) / (config.steps - config.warmup)
         ),
     )
+    device = next(model.parameters()).device
     model.train()
     losses = []
     for _ in range(config.steps):
-        batch = make_batch(config, config.batch_size, generator)
+        batch = make_batch(config, config.batch_size, generator).to(device)
         logits = model(batch.src, batch.tgt_in)
         loss = F.cross_entropy(logits.flatten(0, 1), batch.tgt_out.flatten(), ignore_index=PAD_ID)
         optimizer.zero_grad(set_to_none=True)
@@ -209,6 +215,7 @@ def train_toy(model: Transformer, config: ToyTrainConfig = ToyTrainConfig()) -> 
 
 def sequence_accuracy(model: Transformer, batch: ToyBatch) -> float:
     """Fraction of rows that :meth:`Transformer.greedy_decode` gets exactly right (EOS included)."""
+    batch = batch.to(next(model.parameters()).device)
     predicted = model.greedy_decode(batch.src, batch.tgt_out.shape[1], BOS_ID, EOS_ID)
     target = batch.tgt_out
     width = max(predicted.shape[1], target.shape[1])

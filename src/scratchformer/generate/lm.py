@@ -31,6 +31,7 @@ import torch
 from torch import nn
 
 from scratchformer.checks import check_id_values, check_token_ids, on_cpu
+from scratchformer.config import device_of
 from scratchformer.functional import softmax
 
 
@@ -247,6 +248,7 @@ def generate(
     """
     config = config or GenerationConfig()
     ids = _check_prompt(prompt, config, model.context_length, model.vocab_size)
+    ids = ids.to(device_of(model) or ids.device)  # a prompt made on the CPU, a model on a GPU
     stop = torch.tensor(config.stop_tokens, dtype=ids.dtype, device=ids.device)
     done = torch.zeros(ids.shape[0], dtype=torch.bool, device=ids.device)
     fill = config.fill_id

@@ -32,6 +32,7 @@ from typing import Protocol
 import torch
 
 from scratchformer.checks import check_id_values, check_token_ids, on_cpu
+from scratchformer.config import device_of
 from scratchformer.generate.lm import evaluating
 from scratchformer.layers import DecoderCache
 
@@ -135,6 +136,7 @@ def _encode(model: Seq2SeqModel, src: torch.Tensor) -> tuple[torch.Tensor, torch
         raise ValueError("src holds no sentence (batch = 0); give at least one.")
     if not on_cpu(src):  # checked once here, where the batch enters, not at every step
         check_id_values("src", src, model.config.src_vocab_size)  # type: ignore[attr-defined]
+    src = src.to(device_of(model) or src.device)
     mask = src == model.config.pad_id  # type: ignore[attr-defined]
     return model.encode(src, mask), mask
 
