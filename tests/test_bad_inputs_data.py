@@ -13,6 +13,7 @@ import warnings
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy
 import pytest
 import torch
 
@@ -266,7 +267,6 @@ def test_empty_text_is_fine_for_every_tokeniser() -> None:
 
 
 def test_integers_of_any_kind_decode() -> None:
-    numpy = pytest.importorskip("numpy")
     ids = CHAR.encode("hello")
     assert CHAR.decode([numpy.int64(i) for i in ids]) == "hello"
     assert CHAR.decode(list(torch.tensor(ids))) == "hello"  # 0-d tensors

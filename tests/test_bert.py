@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 import torch.nn.functional as F
+import transformers
 from safetensors.torch import save_file
 
 from scratchformer import data
@@ -25,7 +26,6 @@ from scratchformer.models.bert import (
     mean_pool,
 )
 
-transformers = pytest.importorskip("transformers")
 transformers.utils.logging.disable_progress_bar()
 
 TOL = {"atol": 1e-5, "rtol": 0.0}

@@ -5,14 +5,13 @@ from __future__ import annotations
 import math
 
 import pytest
+import sacrebleu
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
-from scratchformer.metrics import BLEUScore, corpus_bleu, sentence_bleu, tokenize_13a
-
-sacrebleu = pytest.importorskip("sacrebleu")
 from sacrebleu.metrics import BLEU
 from sacrebleu.tokenizers.tokenizer_13a import Tokenizer13a
+
+from scratchformer.metrics import BLEUScore, corpus_bleu, sentence_bleu, tokenize_13a
 
 # Words and pieces that exercise every 13a rule: punctuation, numbers with periods, commas
 # and hyphens, quotes, SGML entities, line breaks, case and non-ASCII letters.

@@ -9,6 +9,8 @@ import unicodedata
 from pathlib import Path
 
 import pytest
+import regex
+import tokenizers as hf_tokenizers
 import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -119,7 +121,6 @@ ASSIGNED_TEXT = st.one_of(
 @settings(max_examples=300, deadline=None)
 @given(ASSIGNED_TEXT)
 def test_pretokenizer_matches_the_regex_module_with_gpt2s_pattern(text: str) -> None:
-    regex = pytest.importorskip("regex")
     assert RegexPreTokenizer().split(text) == regex.findall(GPT2_PATTERN, text)
 
 
@@ -380,7 +381,6 @@ _HF_CACHE: dict[int, object] = {}
 
 def _huggingface_tokenizer(tokenizer: ByteLevelBPE, tmp_path_factory: pytest.TempPathFactory):
     """The `tokenizers` library reading the files our tokeniser saved (a test-only reference)."""
-    hf_tokenizers = pytest.importorskip("tokenizers")
     if id(tokenizer) not in _HF_CACHE:
         directory = tokenizer.save(tmp_path_factory.mktemp("hf"))
         model = hf_tokenizers.models.BPE.from_file(

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 import torch
+import transformers
 
 from scratchformer.checkpoints import CheckpointError
 from scratchformer.classify import (
@@ -151,7 +152,6 @@ def test_model_dir_is_in_the_cache_and_defaults_to_the_run_profiles_classifier(
 
 
 def test_transformers_reads_the_saved_folder(tmp_path: Path) -> None:
-    transformers = pytest.importorskip("transformers")
     classifier = tiny_classifier()
     classifier.save(tmp_path)
     theirs = transformers.BertForSequenceClassification.from_pretrained(tmp_path).eval()

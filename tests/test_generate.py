@@ -20,8 +20,6 @@ from scratchformer.generate import (
 )
 from test_gpt2 import hf_twin, tiny_config
 
-pytest.importorskip("transformers")
-
 
 @pytest.fixture(scope="module")
 def twins():

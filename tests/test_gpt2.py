@@ -12,8 +12,11 @@ import json
 import math
 from pathlib import Path
 
+import huggingface_hub
 import pytest
+import safetensors.torch as safetensors_torch
 import torch
+import transformers
 
 from scratchformer.attention import KVCache
 from scratchformer.checkpoints import CheckpointError
@@ -21,9 +24,6 @@ from scratchformer.layers import ACTIVATIONS, EncoderLayer, TransformerConfig
 from scratchformer.models import GPT2, GPT2_SIZES, GPT2Config
 from scratchformer.positional import LearnedPositionalEmbedding
 from scratchformer.weights import HubUnreachableError
-
-transformers = pytest.importorskip("transformers")
-safetensors_torch = pytest.importorskip("safetensors.torch")
 
 TOL = {"rtol": 1e-5, "atol": 1e-5}
 
@@ -431,7 +431,6 @@ def test_incomplete_directories_and_bad_configs_are_refused(tmp_path: Path) -> N
 
 
 def test_hub_names_fail_clearly_when_offline(tmp_path: Path, monkeypatch) -> None:
-    huggingface_hub = pytest.importorskip("huggingface_hub")
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path))
     with pytest.raises(

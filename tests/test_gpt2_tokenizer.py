@@ -9,13 +9,12 @@ text full of whitespace runs, contractions, emoji and non-ASCII characters.
 from __future__ import annotations
 
 import pytest
+import tokenizers as hf_tokenizers
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from scratchformer import data
 from scratchformer.tokenizers import END_OF_TEXT, END_OF_TEXT_ID, ByteLevelBPE, gpt2_tokenizer
-
-hf_tokenizers = pytest.importorskip("tokenizers")
 
 
 @pytest.fixture(scope="module")

@@ -6,6 +6,7 @@ import math
 
 import numpy as np
 import pytest
+import sklearn.metrics as sklearn_metrics
 import torch
 
 from scratchformer.metrics import (
@@ -16,8 +17,6 @@ from scratchformer.metrics import (
     roc_auc,
     roc_curve,
 )
-
-sklearn_metrics = pytest.importorskip("sklearn.metrics")
 
 SEEDS = range(200)
 

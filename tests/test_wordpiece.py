@@ -7,14 +7,13 @@ import itertools
 from pathlib import Path
 
 import pytest
+import tokenizers as hf_tokenizers
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from scratchformer import data
 from scratchformer.tokenizers import TokenizerFileError, WordPiece, WordPieceConfig
-
-hf_tokenizers = pytest.importorskip("tokenizers")
 
 SPECIALS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 
