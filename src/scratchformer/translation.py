@@ -175,7 +175,6 @@ class Translator:
         for start in range(0, len(order), batch_size):
             chunk = order[start : start + batch_size]
             src, _ = pad_batch([encoded[i] for i in chunk], self.ids.pad)
-            src = src.to(next(self.model.parameters()).device)
             for i, tokens in zip(chunk, self._decode(src, beam_size, length_penalty, max_len)):
                 outputs[i] = self.tokenizer.decode(self._strip(tokens)).strip()
         return outputs[0] if single else outputs
