@@ -48,8 +48,8 @@ test: system setup ## unit tests + nbval of every notebook (quick profile) + boo
 	$(TEST_ENV) SCRATCHFORMER_PROFILE=quick $(BIN)/python -m pytest -n $(JOBS) --dist loadfile \
 	  --nbval-lax --nbval-current-env tests notebooks
 
-unit: setup ## only the unit tests (fast)
-	$(TEST_ENV) SCRATCHFORMER_PROFILE=quick $(BIN)/python -m pytest -n $(JOBS) tests
+unit: setup ## only the unit tests (fast: no notebooks, no book build)
+	$(TEST_ENV) SCRATCHFORMER_PROFILE=quick $(BIN)/python -m pytest -n $(JOBS) tests --ignore=tests/test_book.py
 
 notebooks: setup ## only the notebooks under nbval (quick profile)
 	$(TEST_ENV) SCRATCHFORMER_PROFILE=quick $(BIN)/python -m pytest -n $(JOBS) --dist loadfile \
