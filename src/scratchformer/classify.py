@@ -47,6 +47,7 @@ from scratchformer.models.bert import (
 )
 from scratchformer.tokenizers.wordpiece import WordPiece
 from scratchformer.train.optim import make_optimizer
+from scratchformer.train.precision import PRECISIONS, MixedPrecision, Precision
 
 SMS_SPAM_MODEL = "minilm-sms-spam"
 """The name of chapter 8's fine-tuned spam classifier under :func:`model_dir`."""
@@ -84,6 +85,8 @@ class FineTuneConfig:
             half of a small BERT's weights, most rows belong to words the task never
             shows, and freezing it makes every step cheaper.
         seed: seeds the batch order and dropout, so a run is repeatable.
+        precision: the forward pass's precision (:mod:`scratchformer.train.precision`):
+            ``"auto"`` is bfloat16 (or float16) on a CUDA GPU and float32 elsewhere.
     """
 
     epochs: int = 2
@@ -94,8 +97,13 @@ class FineTuneConfig:
     max_len: int = 64
     freeze_word_embeddings: bool = True
     seed: int = 0
+    precision: Precision = "auto"
 
     def __post_init__(self) -> None:
+        if self.precision not in PRECISIONS:
+            raise ValueError(
+                f"FineTuneConfig.precision must be one of {PRECISIONS}, got {self.precision!r}."
+            )
         for name in ("epochs", "batch_size"):
             if getattr(self, name) < 1:
                 raise ValueError(f"FineTuneConfig.{name} must be >= 1, got {getattr(self, name)}.")
@@ -187,6 +195,7 @@ def fine_tune(
         optimizer, lambda step: min((step + 1) / warmup, (total - step) / max(1, total - warmup))
     )
     order = torch.Generator().manual_seed(config.seed)
+    amp = MixedPrecision(config.precision, device)
     start = time.perf_counter()
     try:
         with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
@@ -196,11 +205,10 @@ def fine_tune(
                 for b in torch.randperm(len(batches), generator=order).tolist():
                     rows = batches[b]
                     inputs = tokenizer.pad([encodings[i] for i in rows])
-                    logits = model(*(t.to(device) for t in inputs))
-                    loss = cross_entropy(logits, targets[rows].to(device))
-                    optimizer.zero_grad(set_to_none=True)
-                    loss.backward()
-                    optimizer.step()
+                    with amp.autocast():
+                        logits = model(*(t.to(device) for t in inputs)).float()
+                        loss = cross_entropy(logits, targets[rows].to(device))
+                    amp.step(loss, optimizer, model.parameters(), grad_clip=None)
                     schedule.step()
                     history.losses.append(loss.item())
     finally:

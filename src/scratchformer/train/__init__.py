@@ -7,6 +7,8 @@
   (:mod:`scratchformer.train.schedule`), progress bar, atomic checkpoints
   (:mod:`scratchformer.train.checkpoint`) that resume exactly.
 * :func:`make_optimizer` — AdamW without weight decay on biases and norms, for both.
+* :mod:`scratchformer.train.precision` — mixed precision (bfloat16, or float16 with a
+  gradient scaler) on a CUDA GPU, float32 elsewhere, for every loop (``precision="auto"``).
 """
 
 from scratchformer.train.checkpoint import (

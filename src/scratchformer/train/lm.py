@@ -31,6 +31,7 @@ from torch import nn
 
 from scratchformer.functional import cross_entropy
 from scratchformer.train.optim import make_optimizer
+from scratchformer.train.precision import PRECISIONS, MixedPrecision, Precision
 
 
 @dataclass(frozen=True)
@@ -52,6 +53,8 @@ class TrainConfig:
             last step).
         eval_batches: batches per split per evaluation (the same batches every time).
         seed: seeds the batch sampler (the model's initial weights are the caller's).
+        precision: the forward pass's precision (:mod:`scratchformer.train.precision`):
+            ``"auto"`` is bfloat16 (or float16) on a CUDA GPU and float32 elsewhere.
     """
 
     steps: int = 1000
@@ -66,8 +69,13 @@ class TrainConfig:
     eval_every: int = 100
     eval_batches: int = 10
     seed: int = 0
+    precision: Precision = "auto"
 
     def __post_init__(self) -> None:
+        if self.precision not in PRECISIONS:
+            raise ValueError(
+                f"TrainConfig.precision must be one of {PRECISIONS}, got {self.precision!r}."
+            )
         for name in ("steps", "batch_size", "block_size", "eval_every", "eval_batches"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
@@ -204,7 +212,8 @@ def lm_loss(model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor) -> to
     device = next(model.parameters()).device
     out = model(inputs.to(device))
     targets = targets.to(device)
-    return cross_entropy(getattr(out, "logits", out), targets)
+    logits = getattr(out, "logits", out).float()  # the loss in float32, also under autocast
+    return cross_entropy(logits, targets)
 
 
 @torch.no_grad()
@@ -272,6 +281,7 @@ def train_lm(
     optimizer = make_optimizer(
         model, lr=config.lr, weight_decay=config.weight_decay, betas=config.betas
     )
+    amp = MixedPrecision(config.precision, next(model.parameters()).device)
     history = TrainHistory()
     start = time.perf_counter()
 
@@ -290,12 +300,9 @@ def train_lm(
         for group in optimizer.param_groups:
             group["lr"] = learning_rate(step, config)
         inputs, targets = random_batch(train_ids, config.batch_size, config.block_size, generator)
-        loss = lm_loss(model, inputs, targets)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        if config.grad_clip is not None:
-            nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
-        optimizer.step()
+        with amp.autocast():
+            loss = lm_loss(model, inputs, targets)
+        amp.step(loss, optimizer, model.parameters(), config.grad_clip)
         history.steps_done = step + 1
         if history.steps_done % config.eval_every == 0:
             evaluate(history.steps_done)

@@ -48,6 +48,7 @@ from scratchformer.train.checkpoint import (
     save_atomically,
 )
 from scratchformer.train.optim import make_optimizer
+from scratchformer.train.precision import PRECISIONS, MixedPrecision, Precision
 from scratchformer.train.schedule import noam_learning_rate
 
 
@@ -74,6 +75,8 @@ class Seq2SeqTrainConfig:
             0 keeps none.
         seed: seeds the batch grouping and order of every epoch.
         progress: show a progress bar.
+        precision: the forward pass's precision (:mod:`scratchformer.train.precision`):
+            ``"auto"`` is bfloat16 (or float16) on a CUDA GPU and float32 elsewhere.
     """
 
     epochs: int = 10
@@ -90,8 +93,11 @@ class Seq2SeqTrainConfig:
     keep_epochs: int = 0
     seed: int = 0
     progress: bool = True
+    precision: Precision = "auto"
 
     def __post_init__(self) -> None:
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {PRECISIONS}, got {self.precision!r}.")
         for name in ("epochs", "max_tokens", "warmup_steps", "checkpoint_every"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
@@ -110,7 +116,14 @@ class Seq2SeqTrainConfig:
 
 # Settings that may change between a run and its resumption: they do not change what
 # the finished steps computed.
-_RESUMABLE_CHANGES = {"epochs", "max_steps", "checkpoint_every", "keep_epochs", "progress"}
+_RESUMABLE_CHANGES = {
+    "epochs",
+    "max_steps",
+    "checkpoint_every",
+    "keep_epochs",
+    "progress",
+    "precision",  # e.g. a run begun on the CPU and continued on a GPU
+}
 
 # What a training checkpoint of train_seq2seq holds besides its fingerprint.
 _CHECKPOINT_KEYS = ("model", "optimizer", "config", "epoch", "batch", "history", "rng", "cuda_rng")
@@ -158,7 +171,7 @@ def translation_loss(
     ``model(src, tgt_in)`` must return logits ``(batch, tgt_seq, vocab)``; padding
     positions are ignored.
     """
-    logits = model(batch.src, batch.tgt_in)
+    logits = model(batch.src, batch.tgt_in).float()  # the loss in float32, also under autocast
     return cross_entropy(
         logits, batch.tgt_out, ignore_index=batch.pad_id, label_smoothing=label_smoothing
     )
@@ -237,6 +250,7 @@ def train_seq2seq(
     )
     lengths = _pair_lengths(train_pairs)
     device = next(model.parameters()).device  # batches go where the model is (CPU or GPU)
+    amp = MixedPrecision(config.precision, device)
     state = {"epoch": 0, "batch": 0, "history": Seq2SeqHistory()}
     fingerprint: dict[str, Any] = {}
     if checkpoint is not None:
@@ -248,7 +262,7 @@ def train_seq2seq(
         remove_stale_temporaries(checkpoint)
         fingerprint = run_fingerprint(model_config, train_pairs, val_pairs)
         if Path(checkpoint).is_file():
-            state = _resume(Path(checkpoint), model, optimizer, config, fingerprint)
+            state = _resume(Path(checkpoint), model, optimizer, amp.scaler, config, fingerprint)
         else:
             _remove_weights_of_an_earlier_run(Path(checkpoint))
     history: Seq2SeqHistory = state["history"]
@@ -265,6 +279,7 @@ def train_seq2seq(
                     "history": dataclasses.asdict(history),
                     "rng": torch.get_rng_state(),
                     "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+                    "scaler": amp.scaler.state_dict(),  # empty unless float16
                     "fingerprint": fingerprint,
                 },
                 checkpoint,
@@ -292,12 +307,9 @@ def train_seq2seq(
             )
             for group in optimizer.param_groups:
                 group["lr"] = lr
-            loss = translation_loss(model, batch, config.label_smoothing)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            if config.grad_clip is not None:
-                nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
-            optimizer.step()
+            with amp.autocast():
+                loss = translation_loss(model, batch, config.label_smoothing)
+            amp.step(loss, optimizer, model.parameters(), config.grad_clip)
             history.step_loss.append(loss.item())
             history.step_lr.append(lr)
             history.tokens += batch.n_tokens
@@ -547,6 +559,7 @@ def _resume(
     path: Path,
     model: nn.Module,
     optimizer: torch.optim.Optimizer,
+    scaler: torch.amp.GradScaler,
     config: Seq2SeqTrainConfig,
     fingerprint: Mapping[str, Any],
 ) -> dict[str, Any]:
@@ -570,6 +583,8 @@ def _resume(
         )
     load_checkpoint(model, saved["model"], source=f"checkpoint {path}")
     optimizer.load_state_dict(saved["optimizer"])
+    if saved.get("scaler"):  # a float16 run's loss scale
+        scaler.load_state_dict(saved["scaler"])
     torch.set_rng_state(saved["rng"])
     if saved["cuda_rng"] and torch.cuda.is_available():  # dropout on a GPU draws from these
         torch.cuda.set_rng_state_all(saved["cuda_rng"])
