@@ -29,4 +29,4 @@ __all__ = [
 
 # Importing a chapter's module registers its checks (after the core names above exist,
 # since the chapter modules import them from here).
-from scratchformer.exercises import ch01, ch02, ch03, ch04, ch05, ch06, ch07, ch08, ch09, ch10  # noqa: E402,F401
+from scratchformer.exercises import ch01, ch02, ch03, ch04, ch05, ch06, ch07, ch08, ch09, ch10  # noqa: F401

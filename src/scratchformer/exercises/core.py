@@ -189,7 +189,7 @@ def _run(task: Task, fn: Callable[..., Any], seed: int) -> CheckResult:
         )
         try:
             actual = fn(*copy.deepcopy(args), **copy.deepcopy(kwargs))
-        except Exception as error:  # the reader's code may raise anything
+        except Exception as error:  # noqa: BLE001 -- the reader's code may raise anything
             return _failure(
                 task, trial, f"it raised {type(error).__name__}: {error}\n   input: {shown}"
             )

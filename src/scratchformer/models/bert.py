@@ -35,7 +35,7 @@ import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NamedTuple, TypeVar
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -51,6 +51,7 @@ from scratchformer.checkpoints import (
     read_safetensors,
 )
 from scratchformer.checks import as_texts, check_id_values, check_token_ids, on_cpu
+from scratchformer.generate.lm import evaluating
 from scratchformer.layers import (
     ACTIVATIONS,
     Activation,
@@ -61,6 +62,9 @@ from scratchformer.layers import (
 )
 from scratchformer.positional import LearnedPositionalEmbedding
 from scratchformer.tokenizers.wordpiece import VOCAB_FILE, Encoding, WordPiece, WordPieceConfig
+
+if TYPE_CHECKING:
+    from typing_extensions import Self
 
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
@@ -222,7 +226,7 @@ def _read_json(path: Path) -> dict[str, Any]:
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
         raise ValueError(f"{path}: not valid JSON ({error})") from None
     if not isinstance(data, dict):
-        raise ValueError(f"{path}: expected a JSON object, got {type(data).__name__}")
+        raise ValueError(f"{path}: expected a JSON object, got {type(data).__name__}")  # noqa: TRY004
     return data
 
 
@@ -291,16 +295,13 @@ def _init_weights(module: nn.Module, std: float) -> None:
                     sub.weight[padding_idx].zero_()
 
 
-_M = TypeVar("_M", bound="_Pretrained")
-
-
 class _Pretrained(nn.Module):
     """``from_pretrained`` for the BERT models: a Hugging Face folder -> a loaded model."""
 
     config: BertConfig
 
     @classmethod
-    def from_pretrained(cls: type[_M], directory: str | Path, **options: Any) -> _M:
+    def from_pretrained(cls, directory: str | Path, **options: Any) -> Self:
         """Build the model from ``directory/config.json`` and load ``directory/model.safetensors``.
 
         Parameter names are mapped by :data:`HF_NAMES`. ``options`` go to the constructor
@@ -807,15 +808,11 @@ class SentenceEncoder:
         ]
         device = self.model.embeddings.word.weight.device
         out = torch.empty(len(encodings), width, device=device)
-        was_training = self.model.training
-        self.model.eval()
-        try:
+        with evaluating(self.model):
             for chosen in batches_by_length(encodings, self.config.batch_size):
                 batch = self.tokenizer.pad([encodings[i] for i in chosen])
                 ids, mask, types = (t.to(device) for t in batch)
                 out[chosen] = head(self.model(ids, mask, types), mask)
-        finally:
-            self.model.train(was_training)
         return out
 
 

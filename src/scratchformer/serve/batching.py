@@ -227,7 +227,7 @@ class DynamicBatcher(Generic[T, R]):
                 raise RuntimeError(
                     f"the model call returned {len(results)} results for {len(items)} items."
                 )
-        except Exception as error:  # the model's failure belongs to every request in the batch
+        except Exception as error:  # noqa: BLE001 -- a model failure belongs to every request
             for request in requests:
                 request.future.set_exception(error)
             return

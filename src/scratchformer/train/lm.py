@@ -30,6 +30,7 @@ import torch
 from torch import nn
 
 from scratchformer.functional import cross_entropy
+from scratchformer.generate.lm import evaluating
 from scratchformer.train.optim import make_optimizer
 from scratchformer.train.precision import PRECISIONS, MixedPrecision, Precision
 
@@ -216,7 +217,6 @@ def lm_loss(model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor) -> to
     return cross_entropy(logits, targets)
 
 
-@torch.no_grad()
 def estimate_loss(model: nn.Module, batches: list[tuple[torch.Tensor, torch.Tensor]]) -> float:
     """Mean loss over ``batches`` (a list of ``(inputs, targets)``), in eval mode.
 
@@ -224,12 +224,8 @@ def estimate_loss(model: nn.Module, batches: list[tuple[torch.Tensor, torch.Tens
     """
     if not batches:
         raise ValueError("estimate_loss needs at least one (inputs, targets) batch.")
-    was_training = model.training
-    model.eval()
-    try:
+    with evaluating(model):
         return sum(float(lm_loss(model, x, y)) for x, y in batches) / len(batches)
-    finally:
-        model.train(was_training)
 
 
 EvalCallback = Callable[[int, float, float], None]

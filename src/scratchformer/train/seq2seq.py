@@ -42,6 +42,7 @@ from tqdm import tqdm
 from scratchformer.batching import PairBatch, TokenPair, collate_pairs, length_buckets
 from scratchformer.checkpoints import CheckpointError, load_checkpoint
 from scratchformer.functional import cross_entropy
+from scratchformer.generate.lm import evaluating
 from scratchformer.train.checkpoint import (
     read_checkpoint,
     remove_stale_temporaries,
@@ -177,7 +178,6 @@ def translation_loss(
     )
 
 
-@torch.no_grad()
 def evaluate_loss(
     model: nn.Module, pairs: Sequence[TokenPair], pad_id: int, max_tokens: int
 ) -> float:
@@ -187,18 +187,14 @@ def evaluate_loss(
     """
     if not pairs:
         raise ValueError("evaluate_loss needs at least one pair.")
-    was_training = model.training
-    model.eval()
     device = next(model.parameters()).device
     total, count = 0.0, 0
-    try:
+    with evaluating(model):
         for indices in length_buckets(_pair_lengths(pairs), max_tokens):
             batch = collate_pairs([pairs[i] for i in indices], pad_id).to(device)
             logits = model(batch.src, batch.tgt_in)
             total += float(cross_entropy(logits, batch.tgt_out, pad_id, reduction="sum"))
             count += int((batch.tgt_out != pad_id).sum())
-    finally:
-        model.train(was_training)
     return total / count
 
 
