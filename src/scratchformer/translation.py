@@ -123,7 +123,7 @@ class Translator:
         return ids
 
     @overload
-    def translate(
+    def translate(  # type: ignore[overload-overlap]  # a str is a Sequence[str] too
         self,
         texts: str,
         beam_size: int = ...,

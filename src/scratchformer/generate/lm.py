@@ -194,7 +194,9 @@ def next_token(
     """Choose one token per row from next-token logits ``(batch, vocab)``; returns ``(batch,)``.
 
     Greedy takes the argmax. Sampling divides by the temperature, applies top-k and
-    then top-p filtering, and draws from the softmax with ``generator``.
+    then top-p filtering, and draws from the softmax with ``generator``. A generator on
+    another device than the logits (a seeded CPU generator, a model on a GPU) draws on its
+    own device, so a seed gives the same text on every machine.
     """
     if not config.do_sample:
         return logits.argmax(dim=-1)
@@ -204,6 +206,9 @@ def next_token(
     if config.top_p is not None:
         logits = top_p_filter(logits, config.top_p)
     probs = softmax(logits, dim=-1)
+    if generator is not None and generator.device != probs.device:
+        drawn = torch.multinomial(probs.to(generator.device), 1, generator=generator)
+        return drawn.squeeze(-1).to(probs.device)
     return torch.multinomial(probs, 1, generator=generator).squeeze(-1)
 
 
