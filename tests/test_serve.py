@@ -40,16 +40,6 @@ from tiny_bert import TEXTS, save_tiny_classifier
 
 
 @pytest.fixture(scope="module")
-def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return save_tiny_classifier(tmp_path_factory.mktemp("models") / "tiny-spam")
-
-
-@pytest.fixture(scope="module")
-def model(model_dir: Path) -> TextClassifier:
-    return TextClassifier.load(model_dir)
-
-
-@pytest.fixture(scope="module")
 def server(model_dir: Path):
     config = ServiceConfig(
         port=0, max_texts_per_request=5, max_chars_per_text=50, max_batch_size=16, max_wait_ms=20

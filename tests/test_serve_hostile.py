@@ -25,19 +25,9 @@ from scratchformer.serve import (
     ServiceError,
     ServiceProcess,
 )
-from tiny_bert import TEXTS, save_tiny_classifier
+from tiny_bert import TEXTS
 
 READ_DEADLINE_S = 1.0
-
-
-@pytest.fixture(scope="module")
-def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return save_tiny_classifier(tmp_path_factory.mktemp("models") / "tiny-spam")
-
-
-@pytest.fixture(scope="module")
-def model(model_dir: Path) -> TextClassifier:
-    return TextClassifier.load(model_dir)
 
 
 @pytest.fixture(scope="module")
