@@ -8,7 +8,12 @@ Prints, in one run on the CPU (float32):
    reference gets our weights and the same tanh-GELU, and must give our logits before
    anything is timed. Ratio ``reference time / our time``: ``>= 1.0`` means ours is at
    least as fast.
-2. **Generation** tokens/s, greedy, batch 1, 256 new tokens: ours with the KV cache,
+2. **Training against a nanoGPT-style model**: the plain GPT that nanoGPT's ``model.py``
+   popularised, written here as our own reference (one fused ``c_attn`` projection,
+   ``F.scaled_dot_product_attention`` with ``is_causal``, ``nn.LayerNorm``, ``nn.Dropout``),
+   with dropout 0 and 0.1 and 128 and 256 tokens per sequence. It too gets our weights and
+   must give our logits first. Target: ratio ``>= 1.10``.
+3. **Generation** tokens/s, greedy, batch 1, 256 new tokens: ours with the KV cache,
    ours without it (target: the cache is ``>= 5x`` faster), and ``transformers``'
    ``GPT2LMHeadModel.generate`` on identical weights (ratio ``>= 1.0``: ours at least as
    fast). All three must produce the same tokens.
@@ -22,6 +27,7 @@ hits both sides alike; the ratios are medians of the paired ratios.
 
 from __future__ import annotations
 
+import dataclasses
 from functools import partial
 
 import torch
@@ -70,6 +76,84 @@ class TorchLayersGPT(nn.Module):
         return F.linear(self.norm(x), self.wte.weight)  # tied output layer
 
 
+class PlainBlock(nn.Module):
+    """A pre-LN GPT block as nanoGPT writes it: ``x + attn(ln_1(x))``, ``x + mlp(ln_2(x))``."""
+
+    def __init__(self, config: GPT2Config) -> None:
+        super().__init__()
+        d = config.n_embd
+        self.n_head, self.p = config.n_head, config.dropout
+        self.ln_1 = nn.LayerNorm(d, eps=config.layer_norm_epsilon)
+        self.c_attn, self.attn_proj = nn.Linear(d, 3 * d), nn.Linear(d, d)
+        self.ln_2 = nn.LayerNorm(d, eps=config.layer_norm_epsilon)
+        self.c_fc, self.mlp_proj = nn.Linear(d, config.d_ff), nn.Linear(config.d_ff, d)
+        self.drop = nn.Dropout(config.dropout)
+
+    def attn(self, x: torch.Tensor) -> torch.Tensor:
+        batch, seq, d = x.shape
+        q, k, v = (
+            t.view(batch, seq, self.n_head, d // self.n_head).transpose(1, 2)
+            for t in self.c_attn(x).split(d, dim=2)
+        )  # each (batch, heads, seq, head_dim)
+        p = self.p if self.training else 0.0
+        y = F.scaled_dot_product_attention(q, k, v, dropout_p=p, is_causal=True)
+        return self.drop(self.attn_proj(y.transpose(1, 2).reshape(batch, seq, d)))
+
+    def mlp(self, x: torch.Tensor) -> torch.Tensor:
+        return self.drop(self.mlp_proj(F.gelu(self.c_fc(x), approximate="tanh")))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x + self.attn(self.ln_1(x))
+        return x + self.mlp(self.ln_2(x))
+
+
+class PlainGPT(nn.Module):
+    """The whole nanoGPT-style model: embeddings, blocks, final norm, tied output layer."""
+
+    def __init__(self, config: GPT2Config) -> None:
+        super().__init__()
+        self.wte = nn.Embedding(config.vocab_size, config.n_embd)
+        self.wpe = nn.Embedding(config.n_positions, config.n_embd)
+        self.drop = nn.Dropout(config.dropout)
+        self.h = nn.ModuleList(PlainBlock(config) for _ in range(config.n_layer))
+        self.ln_f = nn.LayerNorm(config.n_embd, eps=config.layer_norm_epsilon)
+
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        positions = torch.arange(ids.shape[1], device=ids.device)
+        x = self.drop(self.wte(ids) + self.wpe(positions))
+        for block in self.h:
+            x = block(x)
+        return F.linear(self.ln_f(x), self.wte.weight)
+
+
+# our parameter names -> PlainGPT's (the layer index is kept)
+_PLAIN_NAMES = {
+    "stack.layers.{i}.norm1.": "h.{i}.ln_1.",
+    "stack.layers.{i}.self_attn.in_proj.": "h.{i}.c_attn.",
+    "stack.layers.{i}.self_attn.out_proj.": "h.{i}.attn_proj.",
+    "stack.layers.{i}.norm2.": "h.{i}.ln_2.",
+    "stack.layers.{i}.feed_forward.linear1.": "h.{i}.c_fc.",
+    "stack.layers.{i}.feed_forward.linear2.": "h.{i}.mlp_proj.",
+    "stack.norm.": "ln_f.",
+}
+
+
+def plain_twin(ours: GPT2) -> PlainGPT:
+    """The nanoGPT-style reference holding our weights (checked to compute our logits)."""
+    twin = PlainGPT(ours.config)
+    renamed = {}
+    for name, tensor in ours.state_dict().items():
+        for i in range(ours.config.n_layer):
+            for mine, theirs in _PLAIN_NAMES.items():
+                name = name.replace(mine.format(i=i), theirs.format(i=i))
+        renamed[name] = tensor
+    twin.load_state_dict(renamed)
+    ids = torch.randint(0, ours.config.vocab_size, (2, 32))
+    with torch.no_grad():
+        torch.testing.assert_close(twin.eval()(ids), ours.eval()(ids).logits, rtol=1e-4, atol=1e-4)
+    return twin.train()
+
+
 def torch_layers_twin(ours: GPT2) -> TorchLayersGPT:
     """The reference holding our weights (checked to compute our logits)."""
     twin = TorchLayersGPT(ours.config)
@@ -111,6 +195,29 @@ def bench_training(ours: GPT2, repeats: int) -> None:
     print(f"  ours (scratchformer GPT2)          {tokens / result.first_s:>9,.0f} tokens/s")
     print(f"  torch.nn.TransformerEncoderLayer   {tokens / result.second_s:>9,.0f} tokens/s")
     print(f"  ratio reference time / our time   {result.ratio:>9.2f}   (target >= 1.0)")
+
+
+def bench_against_plain_gpt(repeats: int) -> None:
+    """Our training step against the nanoGPT-style reference, dropout 0 and 0.1, T = 128, 256."""
+    print(
+        f"\ntraining against a nanoGPT-style model, batch {TRAIN_BATCH}, medians of {repeats} paired steps"
+    )
+    for dropout in (0.0, 0.1):
+        torch.manual_seed(0)
+        ours = GPT2(dataclasses.replace(CONFIG, dropout=dropout))
+        reference = plain_twin(ours)
+        ours.train()
+        for seq in (128, 256):
+            ids = torch.randint(0, CONFIG.vocab_size, (TRAIN_BATCH, seq + 1))
+            result = compare(
+                language_model_step(ours, ids), language_model_step(reference, ids), 2, repeats
+            )
+            tokens = TRAIN_BATCH * seq
+            print(
+                f"  dropout {dropout}, T={seq}: ours {tokens / result.first_s:>7,.0f} tokens/s, "
+                f"nanoGPT-style {tokens / result.second_s:>7,.0f} tokens/s, "
+                f"ratio their time / our time {result.ratio:.2f} (target >= 1.10)"
+            )
 
 
 def bench_generation(ours: GPT2, repeats: int) -> None:
@@ -170,6 +277,7 @@ def main() -> None:
         f"({ours.num_parameters(exclude_embeddings=True):,} without the embeddings)"
     )
     bench_training(ours, repeats=4 if args.quick else 10)
+    bench_against_plain_gpt(repeats=3 if args.quick else 7)
     bench_generation(ours, repeats=2 if args.quick else 6)
 
 
