@@ -47,7 +47,14 @@ from scratchformer.translation import SpecialIds, encode_pairs, train_shared_tok
 VOCAB_SIZE = 8000  # the shared BPE vocabulary
 TOKENIZER_SENTENCES = 2000  # per language, to train the BPE (keeps set-up short)
 CORPUS_PAIRS = 4000  # training pairs tokenised and grouped into batches
-MAX_LEN, D_MODEL, N_HEADS, D_FF, N_LAYERS, DROPOUT = 64, 256, 4, 512, 3, 0.1  # chapter 7, full profile
+MAX_LEN, D_MODEL, N_HEADS, D_FF, N_LAYERS, DROPOUT = (
+    64,
+    256,
+    4,
+    512,
+    3,
+    0.1,
+)  # chapter 7, full profile
 TRAINING = Seq2SeqTrainConfig(max_tokens=1500)  # chapter 7: batch budget, label smoothing, AdamW
 LEARNING_RATE = 5e-4  # constant: its value does not change the work
 N_BATCHES = 8  # the timed steps cycle through this many batches

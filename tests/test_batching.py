@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import datasets
 import pytest
 import torch
@@ -88,6 +90,7 @@ def test_collator_errors() -> None:
 
 # --- sentence pairs ---------------------------------------------------------------------
 
+
 @settings(max_examples=60, deadline=None)
 @given(
     lengths=st.lists(st.integers(1, 40), min_size=1, max_size=200),
@@ -103,7 +106,7 @@ def test_length_buckets_cover_every_example_once_within_budget(lengths, max_toke
     if seed is None:  # fixed order: sorted by length, batches as full as the budget allows
         flat = [lengths[i] for batch in batches for i in batch]
         assert flat == sorted(lengths)
-        for batch, following in zip(batches, batches[1:]):
+        for batch, following in itertools.pairwise(batches):
             assert (len(batch) + 1) * lengths[following[0]] > max_tokens
 
 

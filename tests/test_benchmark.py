@@ -34,7 +34,9 @@ def test_forward_backward_leaves_no_gradients_behind():
 
 def test_paired_timings_alternate_and_count_calls():
     calls = []
-    first, second = paired_timings(lambda: calls.append("a"), lambda: calls.append("b"), warmup=1, repeats=4)
+    first, second = paired_timings(
+        lambda: calls.append("a"), lambda: calls.append("b"), warmup=1, repeats=4
+    )
     assert len(first) == len(second) == 4
     assert calls == ["a", "b", "a", "b", "b", "a", "a", "b", "b", "a"]
     assert best_time_ms(lambda: None, repeats=3) >= 0

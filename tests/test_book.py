@@ -40,9 +40,14 @@ def site():
     jupyter_book = Path(sys.executable).parent / "jupyter-book"
     build = subprocess.run(
         [str(jupyter_book), "build", str(ROOT), "--path-output", str(output), "-W", "--keep-going"],
-        check=False, env=env, capture_output=True, text=True,
+        check=False,
+        env=env,
+        capture_output=True,
+        text=True,
     )
-    assert build.returncode == 0, f"book build failed:\n{build.stdout[-6000:]}\n{build.stderr[-3000:]}"
+    assert build.returncode == 0, (
+        f"book build failed:\n{build.stdout[-6000:]}\n{build.stderr[-3000:]}"
+    )
     html = output / "_build" / "html"
     handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(html))
     handler.log_message = lambda *args: None
@@ -70,7 +75,9 @@ def test_chapter_page_has_launch_button_exercises_and_figures(site, chapter):
     assert f"colab.research.google.com/github/{owner_repo}/blob/main/{chapter}.ipynb" in page
     assert page.count('class="admonition exercise') >= 3 or page.count("exercise admonition") >= 3
     assert "solution" in page and "dropdown" in page
-    assert re.search(r'<img[^>]+src="[^"]*_images/[^"]+\.png"', page), "no executed figure on the page"
+    assert re.search(r'<img[^>]+src="[^"]*_images/[^"]+\.png"', page), (
+        "no executed figure on the page"
+    )
     assert "_static/mathjax/tex-mml-chtml.js" in page
 
 
@@ -87,7 +94,11 @@ def test_figures_are_real_images_served_by_the_site(site):
 
 
 def _chromium() -> str:
-    found = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
+    found = (
+        shutil.which("chromium")
+        or shutil.which("chromium-browser")
+        or shutil.which("google-chrome")
+    )
     if not found:
         message = "Chromium is not installed (Debian: `apt-get install chromium`; `make test` does it as root)"
         if os.environ.get("SCRATCHFORMER_REQUIRE_BROWSER") == "1":
@@ -100,10 +111,20 @@ def _browse(url: str, *extra: str) -> str:
     profile = tempfile.mkdtemp(prefix="chromium-profile-")
     try:
         command = [
-            _chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-            "--no-first-run", "--disable-background-networking", "--disable-component-update",
-            "--disable-sync", f"--user-data-dir={profile}", "--virtual-time-budget=15000",
-            "--window-size=1280,2000", *extra, url,
+            _chromium(),
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            f"--user-data-dir={profile}",
+            "--virtual-time-budget=15000",
+            "--window-size=1280,2000",
+            *extra,
+            url,
         ]
         done = subprocess.run(command, check=False, capture_output=True, text=True, timeout=120)
         assert done.returncode == 0, done.stderr[-2000:]

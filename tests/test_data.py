@@ -106,7 +106,9 @@ def test_split_pairs_by_hash_is_fixed_and_keeps_a_source_in_one_split():
 def test_missing_corpus_error_names_the_fetch_command(tmp_path, monkeypatch):
     monkeypatch.setenv("SCRATCHFORMER_CACHE", str(tmp_path))
     assert not data.is_fetched("shakespeare")
-    with pytest.raises(data.CorpusNotFetchedError, match="python -m scratchformer.data fetch shakespeare"):
+    with pytest.raises(
+        data.CorpusNotFetchedError, match="python -m scratchformer.data fetch shakespeare"
+    ):
         data.load_shakespeare()
     with pytest.raises(data.CorpusNotFetchedError, match="fetch sms_spam"):
         data.load_sms_spam()
@@ -136,7 +138,9 @@ def test_install_is_atomic(tmp_path):
 def test_fetch_writes_marker_only_on_success(tmp_path, monkeypatch):
     monkeypatch.setenv("SCRATCHFORMER_CACHE", str(tmp_path))
     calls = []
-    fake = corpora.Corpus("fake", "d", "s", "l", lambda d: calls.append(d) or (d / "x").write_text("1"))
+    fake = corpora.Corpus(
+        "fake", "d", "s", "l", lambda d: calls.append(d) or (d / "x").write_text("1")
+    )
     monkeypatch.setitem(corpora.CORPORA, "fake", fake)
     path = data.fetch("fake")
     assert (path / "x").read_text() == "1" and data.is_fetched("fake")
@@ -194,7 +198,9 @@ def test_de_en_has_fixed_disjoint_splits():
     for split in splits.values():
         assert split.column_names == ["de", "en"]
         assert all(de[-1] in ".?!" and en[-1] in ".?!" for de, en in zip(split["de"], split["en"]))
-        assert not any("{" in de or "[" in en or "/" in en for de, en in zip(split["de"], split["en"]))
+        assert not any(
+            "{" in de or "[" in en or "/" in en for de, en in zip(split["de"], split["en"])
+        )
     assert not set(splits["train"]["de"]) & set(splits["test"]["de"])
     assert data.load_de_en("ding")["test"]["en"] == splits["test"]["en"]
 
@@ -244,6 +250,10 @@ def test_minilm_files():
 
     directory = data.require("minilm")
     config = json.loads((directory / "config.json").read_text())
-    assert (config["hidden_size"], config["num_hidden_layers"], config["vocab_size"]) == (384, 6, 30522)
+    assert (config["hidden_size"], config["num_hidden_layers"], config["vocab_size"]) == (
+        384,
+        6,
+        30522,
+    )
     assert (directory / "model.safetensors").stat().st_size > 80_000_000
     assert len((directory / "vocab.txt").read_text(encoding="utf-8").splitlines()) == 30522

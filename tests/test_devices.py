@@ -103,4 +103,3 @@ def test_fine_tune_and_the_classifier_move_their_batches_to_the_model() -> None:
     run = lambda: fine_tune(model, classifier.tokenizer, TEXTS, SPAMMY, config)
     assert first_call_devices(model, run) == {"meta"}
     assert first_call_devices(model.bert, lambda: classifier.run(TEXTS)) == {"meta"}
-

@@ -36,9 +36,10 @@ def test_length_buckets_agreement() -> None:
 
 def test_noam_agreement() -> None:
     assert_agrees(
-        lambda s, d, w: d**-0.5 * min(s**-0.5, s * w**-1.5), "scratchformer.train.noam_learning_rate"
+        lambda s, d, w: d**-0.5 * min(s**-0.5, s * w**-1.5),
+        "scratchformer.train.noam_learning_rate",
     )
-    no_width_factor = lambda s, d, w: min(s**-0.5, s * w**-1.5)  # noqa: E731
+    no_width_factor = lambda s, d, w: min(s**-0.5, s * w**-1.5)
     assert_rejected_with_hint("scratchformer.train.noam_learning_rate", no_width_factor)
 
 
@@ -46,12 +47,18 @@ def test_label_smoothing_agreement() -> None:
     name = "scratchformer.functional.cross_entropy[label_smoothing]"
 
     def torch_smoothing(logits, targets, pad_id, eps):
-        return F.cross_entropy(logits.transpose(1, 2), targets, ignore_index=pad_id, label_smoothing=eps)
+        return F.cross_entropy(
+            logits.transpose(1, 2), targets, ignore_index=pad_id, label_smoothing=eps
+        )
 
-    def spread_over_the_others(logits, targets, pad_id, eps):  # wrong: eps/(V-1) on wrong tokens only
+    def spread_over_the_others(
+        logits, targets, pad_id, eps
+    ):  # wrong: eps/(V-1) on wrong tokens only
         log_probs = logits.log_softmax(-1)
         vocab = logits.shape[-1]
-        target = torch.full_like(log_probs, eps / (vocab - 1)).scatter(-1, targets[..., None], 1 - eps)
+        target = torch.full_like(log_probs, eps / (vocab - 1)).scatter(
+            -1, targets[..., None], 1 - eps
+        )
         loss = -(target * log_probs).sum(-1)
         return loss[targets != pad_id].mean()
 

@@ -9,7 +9,9 @@ def _square_inputs(generator: torch.Generator):
     return (torch.randn(3, 4, generator=generator),), {}
 
 
-SQUARE = register(Task("test.square", lambda x: x * x, _square_inputs, trials=5, hint="multiply x by itself"))
+SQUARE = register(
+    Task("test.square", lambda x: x * x, _square_inputs, trials=5, hint="multiply x by itself")
+)
 
 
 def test_check_passes_a_correct_function(capsys):
@@ -78,5 +80,8 @@ def test_close(expected, actual, same):
 
 
 def test_describe_is_short():
-    assert describe(torch.zeros(2, 3)) == "tensor(shape=(2, 3), dtype=float32) = [[0.0, 0.0, 0.0], [0.0, 0.0, 0.0]]"
+    assert (
+        describe(torch.zeros(2, 3))
+        == "tensor(shape=(2, 3), dtype=float32) = [[0.0, 0.0, 0.0], [0.0, 0.0, 0.0]]"
+    )
     assert describe("x" * 500).endswith("...")

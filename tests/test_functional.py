@@ -179,7 +179,10 @@ def test_label_smoothed_cross_entropy_matches_torch(reduction: str, smoothing: f
         leaf = logits.clone().requires_grad_(True)
         ours = cross_entropy(leaf, targets, 0, reduction, label_smoothing=smoothing)
         expected = torch_f.cross_entropy(
-            logits.transpose(1, 2), targets, ignore_index=0, reduction=reduction,
+            logits.transpose(1, 2),
+            targets,
+            ignore_index=0,
+            reduction=reduction,
             label_smoothing=smoothing,
         )
         assert_matches(ours, expected)

@@ -27,7 +27,7 @@ def test_numerical_gradient_shape_dtype_and_input_untouched() -> None:
     grad = numerical_gradient(lambda t: (t.sin() * t).sum(), x)
     assert grad.shape == x.shape and grad.dtype == torch.float64
     assert torch.equal(x, before)
-    expected = (x.double().sin() + x.double() * x.double().cos())
+    expected = x.double().sin() + x.double() * x.double().cos()
     torch.testing.assert_close(grad, expected)
 
 
@@ -123,7 +123,11 @@ def total(t: torch.Tensor) -> torch.Tensor:
     [
         (lambda: numerical_gradient(lambda t: 2 * t, point(3)), ValueError, r"shape \(3,\).*sum"),
         (lambda: gradient_check(lambda t: 2 * t, point(3)), ValueError, "scalar"),
-        (lambda: numerical_gradient(lambda t: float(t.sum()), point(3)), TypeError, "returned float"),
+        (
+            lambda: numerical_gradient(lambda t: float(t.sum()), point(3)),
+            TypeError,
+            "returned float",
+        ),
         (lambda: numerical_gradient(total, point(3), eps=0.0), ValueError, "eps must be"),
         (lambda: numerical_gradient(total, [1.0, 2.0]), TypeError, "got list"),
         (lambda: numerical_gradient(total, point(2).cfloat()), TypeError, "real-valued"),

@@ -37,7 +37,9 @@ def test_setup_cell_installs_from_the_configured_repository(path):
     setup = _source(cells[1])
     assert cells[1]["cell_type"] == "code" and setup.startswith("# Set-up:")
     match = re.search(r'REPOSITORY = "([^"]+)"', setup)
-    assert match and match.group(1) == CONFIG["repository"]["url"], "the repository URL lives in _config.yml"
+    assert match and match.group(1) == CONFIG["repository"]["url"], (
+        "the repository URL lives in _config.yml"
+    )
     assert 'find_spec("scratchformer") is None' in setup and "scratchformer.report()" in setup
 
 
@@ -55,7 +57,9 @@ def test_notebook_has_gated_exercises_and_agreement_checks(path):
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
 def test_deterministic_outputs_are_pinned(path):
-    pinned = [c for c in _cells(path) if "nbval-check-output" in c.get("metadata", {}).get("tags", [])]
+    pinned = [
+        c for c in _cells(path) if "nbval-check-output" in c.get("metadata", {}).get("tags", [])
+    ]
     assert len(pinned) >= 5, "tag the cells whose output is deterministic with nbval-check-output"
     assert all(c.get("outputs") for c in pinned), "a pinned cell was saved without its output"
     agreement = [c for c in _cells(path) if "assert_agrees(" in _source(c)]
@@ -70,7 +74,9 @@ def test_saved_notebook_is_clean(path):
         for output in cell.get("outputs", []):
             assert output["output_type"] != "error", f"saved error output in {path.name}"
         if cell["cell_type"] == "code" and _source(cell).rstrip().endswith(";"):
-            pytest.fail(f"{path.name}: a trailing ';' does not hide output under nbval: use `_ = ...`")
+            pytest.fail(
+                f"{path.name}: a trailing ';' does not hide output under nbval: use `_ = ...`"
+            )
 
 
 def test_repository_url_is_the_configured_one_everywhere():

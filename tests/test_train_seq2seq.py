@@ -42,8 +42,16 @@ def reversal_pairs(n: int, seed: int) -> list[tuple[list[int], list[int]]]:
 def new_model(seed: int = 0) -> Transformer:
     torch.manual_seed(seed)
     config = Seq2SeqConfig(
-        src_vocab_size=VOCAB, tgt_vocab_size=VOCAB, pad_id=PAD, max_len=16, d_model=32,
-        n_heads=4, d_ff=64, n_encoder_layers=1, n_decoder_layers=1, dropout=0.1,
+        src_vocab_size=VOCAB,
+        tgt_vocab_size=VOCAB,
+        pad_id=PAD,
+        max_len=16,
+        d_model=32,
+        n_heads=4,
+        d_ff=64,
+        n_encoder_layers=1,
+        n_decoder_layers=1,
+        dropout=0.1,
         share_embeddings=True,
     )
     return Transformer(config)
@@ -51,7 +59,12 @@ def new_model(seed: int = 0) -> Transformer:
 
 TRAIN, VAL = reversal_pairs(200, 0), reversal_pairs(40, 1)
 CONFIG = Seq2SeqTrainConfig(
-    epochs=3, max_tokens=80, warmup_steps=20, lr_scale=0.5, checkpoint_every=4, keep_epochs=2,
+    epochs=3,
+    max_tokens=80,
+    warmup_steps=20,
+    lr_scale=0.5,
+    checkpoint_every=4,
+    keep_epochs=2,
     progress=False,
 )
 
@@ -125,12 +138,44 @@ def test_the_best_epochs_weights_are_kept_and_restored(tmp_path) -> None:
 
 def test_resume_refuses_other_settings_and_other_models(tmp_path) -> None:
     path = tmp_path / "run.pt"
-    train_seq2seq(new_model(), TRAIN, VAL, Seq2SeqTrainConfig(epochs=1, max_tokens=160, progress=False), checkpoint=path)
-    with pytest.raises(ValueError, match=r"other training settings \(label_smoothing: 0.1 -> 0.2\)"):
-        train_seq2seq(new_model(), TRAIN, VAL, Seq2SeqTrainConfig(epochs=2, max_tokens=160, label_smoothing=0.2, progress=False), checkpoint=path)
-    wider = Transformer(Seq2SeqConfig(src_vocab_size=VOCAB, tgt_vocab_size=VOCAB, max_len=16, d_model=16, n_heads=4, d_ff=64, n_encoder_layers=1, n_decoder_layers=1, share_embeddings=True))
+    train_seq2seq(
+        new_model(),
+        TRAIN,
+        VAL,
+        Seq2SeqTrainConfig(epochs=1, max_tokens=160, progress=False),
+        checkpoint=path,
+    )
+    with pytest.raises(
+        ValueError, match=r"other training settings \(label_smoothing: 0.1 -> 0.2\)"
+    ):
+        train_seq2seq(
+            new_model(),
+            TRAIN,
+            VAL,
+            Seq2SeqTrainConfig(epochs=2, max_tokens=160, label_smoothing=0.2, progress=False),
+            checkpoint=path,
+        )
+    wider = Transformer(
+        Seq2SeqConfig(
+            src_vocab_size=VOCAB,
+            tgt_vocab_size=VOCAB,
+            max_len=16,
+            d_model=16,
+            n_heads=4,
+            d_ff=64,
+            n_encoder_layers=1,
+            n_decoder_layers=1,
+            share_embeddings=True,
+        )
+    )
     with pytest.raises(CheckpointError, match=r"another model configuration \(d_model: 32 -> 16\)"):
-        train_seq2seq(wider, TRAIN, VAL, Seq2SeqTrainConfig(epochs=2, max_tokens=160, progress=False), checkpoint=path)
+        train_seq2seq(
+            wider,
+            TRAIN,
+            VAL,
+            Seq2SeqTrainConfig(epochs=2, max_tokens=160, progress=False),
+            checkpoint=path,
+        )
     with pytest.raises(CheckpointError, match="shape mismatches"):
         restore_best_weights(wider, path)
 
@@ -153,9 +198,15 @@ def test_the_last_epochs_are_kept_and_averaged(tmp_path) -> None:
     path = tmp_path / "run.pt"
     model = new_model()
     train_seq2seq(model, TRAIN, VAL, CONFIG, checkpoint=path)  # keep_epochs=2
-    assert sorted(p.name for p in tmp_path.glob("run.epoch*.pt")) == ["run.epoch2.pt", "run.epoch3.pt"]
+    assert sorted(p.name for p in tmp_path.glob("run.epoch*.pt")) == [
+        "run.epoch2.pt",
+        "run.epoch3.pt",
+    ]
     last = {name: t.clone() for name, t in model.state_dict().items()}
-    assert all(torch.equal(last[n], t) for n, t in read_checkpoint(epoch_weights_path(path, 3))["model"].items())
+    assert all(
+        torch.equal(last[n], t)
+        for n, t in read_checkpoint(epoch_weights_path(path, 3))["model"].items()
+    )
     second = read_checkpoint(epoch_weights_path(path, 2))["model"]
     average_epoch_weights(model, path, [2, 3])
     for name, averaged in model.state_dict().items():
@@ -178,9 +229,15 @@ def test_a_new_run_removes_the_weights_an_earlier_run_left(tmp_path) -> None:
     for other in keep:
         other.write_bytes(b"not ours")
     short = dataclasses.replace(CONFIG, epochs=1, keep_epochs=1)
-    with pytest.warns(UserWarning, match=r"removing .*run\.best\.pt, run\.epoch2\.pt, run\.epoch3\.pt, run\.epoch9\.pt"):
+    with pytest.warns(
+        UserWarning,
+        match=r"removing .*run\.best\.pt, run\.epoch2\.pt, run\.epoch3\.pt, run\.epoch9\.pt",
+    ):
         train_seq2seq(new_model(), TRAIN, VAL, short, checkpoint=path)
-    assert sorted(p.name for p in tmp_path.glob("run.epoch*.pt")) == ["run.epoch1.pt", "run.epochs.pt"]
+    assert sorted(p.name for p in tmp_path.glob("run.epoch*.pt")) == [
+        "run.epoch1.pt",
+        "run.epochs.pt",
+    ]
     assert all(other.read_bytes() == b"not ours" for other in keep)
 
 

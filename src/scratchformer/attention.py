@@ -369,6 +369,7 @@ class MultiHeadAttention(nn.Module):
         )
         if kv_cache is not None and not self_attention and kv_cache.keys is not None:
             q = split_heads(self._project_query(query), cfg.n_heads)
+            assert kv_cache.values is not None  # filled together with the keys
             k, v = kv_cache.keys, kv_cache.values  # the memory's, projected on the first call
         else:
             q, k, v = (split_heads(t, cfg.n_heads) for t in self._project(query, key, value))

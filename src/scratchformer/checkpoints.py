@@ -52,11 +52,13 @@ class TensorRule:
     theirs: tuple[str, ...]
     transpose: bool = False
 
-    def __post_init__(self) -> None:
-        if isinstance(self.theirs, str):
-            object.__setattr__(self, "theirs", (self.theirs,))
-        if not self.theirs:
-            raise ValueError(f"rule for {self.ours!r} names no checkpoint tensor")
+    def __init__(self, ours: str, theirs: str | Sequence[str], transpose: bool = False) -> None:
+        names = (theirs,) if isinstance(theirs, str) else tuple(theirs)
+        if not names:
+            raise ValueError(f"rule for {ours!r} names no checkpoint tensor")
+        object.__setattr__(self, "ours", ours)
+        object.__setattr__(self, "theirs", names)
+        object.__setattr__(self, "transpose", transpose)
 
     def format(self, **fields: object) -> TensorRule:
         """The rule with ``{name}`` fields (e.g. ``i=3``) filled in on both sides."""

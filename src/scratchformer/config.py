@@ -53,7 +53,7 @@ def get_profile() -> Profile:
             f"Use one of: {', '.join(PROFILES)} (e.g. `export {ENV_VAR}=quick`), "
             f"or unset it to get the default ({DEFAULT_PROFILE!r})."
         )
-    return name  # type: ignore[return-value]
+    return name
 
 
 _UNSET: object = object()

@@ -74,7 +74,7 @@ def encode_pairs(
     if len(sources) != len(targets):
         raise ValueError(f"got {len(sources)} sources but {len(targets)} targets.")
     ids = SpecialIds.of(tokenizer)
-    pairs = []
+    pairs: list[TokenPair] = []
     for source, target in zip(sources, targets):
         src, tgt = tokenizer.encode(source), [ids.bos, *tokenizer.encode(target), ids.eos]
         if 0 < len(src) <= max_len and len(tgt) - 1 <= max_len:

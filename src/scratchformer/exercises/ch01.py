@@ -93,7 +93,7 @@ def _classification_batch(
 def _cross_entropy_inputs(generator: torch.Generator) -> Inputs:
     ignore_index = _pick(generator, [PAD, PAD, -1])
     logits, targets = _classification_batch(generator, random_int(generator, 2, 3), ignore_index)
-    kwargs = {"reduction": _pick(generator, ["mean", "sum", "none"])}
+    kwargs: dict[str, object] = {"reduction": _pick(generator, ["mean", "sum", "none"])}
     if ignore_index != PAD:
         kwargs["ignore_index"] = ignore_index
     return (logits, targets), kwargs

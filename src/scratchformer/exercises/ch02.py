@@ -75,7 +75,8 @@ def _merge_pair_inputs(generator: torch.Generator) -> Inputs:
         (start,) = _ints(generator, 0, len(ids) - 2)
         pair = (ids[start], ids[start + 1])
     else:
-        pair = tuple(alphabet[i] for i in _ints(generator, 0, len(alphabet) - 1, 2))
+        first, second = _ints(generator, 0, len(alphabet) - 1, 2)
+        pair = (alphabet[first], alphabet[second])
     return (ids, pair, 256 + _ints(generator, 0, 50)[0]), {}
 
 

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 import torch
 
@@ -46,7 +46,10 @@ class Seq2SeqModel(Protocol):
     of the new tokens ``tgt`` after the cached ones; padding masks are ``True`` at padding.
     """
 
-    config: object
+    @property
+    def config(self) -> Any:
+        """The model's config (read: ``pad_id``, ``max_len`` and the vocabulary sizes)."""
+        ...
 
     def encode(
         self, src: torch.Tensor, src_key_padding_mask: torch.Tensor | None = None
@@ -119,25 +122,25 @@ def length_penalty(length: int, alpha: float) -> float:
 
 def _check_ids(model: Seq2SeqModel, max_len: int, bos_id: int, eos_id: int) -> None:
     cfg = model.config
-    if not 1 <= max_len <= cfg.max_len:  # type: ignore[attr-defined]
+    if not 1 <= max_len <= cfg.max_len:
         raise ValueError(
-            f"max_len must lie in [1, config.max_len={cfg.max_len}], got {max_len}; the "  # type: ignore[attr-defined]
+            f"max_len must lie in [1, config.max_len={cfg.max_len}], got {max_len}; the "
             "model cannot read a longer target."
         )
-    vocab = cfg.tgt_vocab_size  # type: ignore[attr-defined]
+    vocab = cfg.tgt_vocab_size
     for name, token in (("bos_id", bos_id), ("eos_id", eos_id)):
         if not 0 <= token < vocab:
             raise ValueError(f"{name}={token} is not in the target vocabulary [0, {vocab}).")
 
 
 def _encode(model: Seq2SeqModel, src: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    check_token_ids("src", src, model.config.src_vocab_size)  # type: ignore[attr-defined]
+    check_token_ids("src", src, model.config.src_vocab_size)
     if src.shape[0] == 0:
         raise ValueError("src holds no sentence (batch = 0); give at least one.")
     if not on_cpu(src):  # checked once here, where the batch enters, not at every step
-        check_id_values("src", src, model.config.src_vocab_size)  # type: ignore[attr-defined]
+        check_id_values("src", src, model.config.src_vocab_size)
     src = src.to(device_of(model) or src.device)
-    mask = src == model.config.pad_id  # type: ignore[attr-defined]
+    mask = src == model.config.pad_id
     return model.encode(src, mask), mask
 
 
@@ -174,7 +177,7 @@ def _greedy(
     max_len: int,
 ) -> torch.Tensor:
     """:func:`greedy_search` on an encoded source (``memory`` and its padding ``mask``)."""
-    pad_id = model.config.pad_id  # type: ignore[attr-defined]
+    pad_id = model.config.pad_id
     ys = torch.full((memory.shape[0], 1), bos_id, dtype=torch.long, device=memory.device)
     done = torch.zeros(memory.shape[0], dtype=torch.bool, device=memory.device)
     cache = model.decoder_cache()
@@ -216,7 +219,7 @@ def beam_search(
         greedy = _greedy(model, memory, mask, config.bos_id, config.eos_id, config.max_len)
         greedy_log_probs = _log_probs(model, memory, mask, greedy, config.bos_id).tolist()
         finished = _beams(model, memory, mask, config)
-    pad_id = model.config.pad_id  # type: ignore[attr-defined]
+    pad_id = model.config.pad_id
     for hyps, row, lp in zip(finished, greedy.tolist(), greedy_log_probs):
         tokens = [t for t in row if t != pad_id]
         if all(h.tokens != tokens for h in hyps):
@@ -317,7 +320,7 @@ def _log_probs(
     model: Seq2SeqModel, memory: torch.Tensor, mask: torch.Tensor, tokens: torch.Tensor, bos_id: int
 ) -> torch.Tensor:
     """:func:`sequence_log_probs` on an encoded source."""
-    pad_id = model.config.pad_id  # type: ignore[attr-defined]
+    pad_id = model.config.pad_id
     start = torch.full((tokens.shape[0], 1), bos_id, dtype=torch.long, device=tokens.device)
     logits = model.decode(torch.cat([start, tokens[:, :-1]], dim=1), memory, mask)
     log_probs = torch.log_softmax(logits.float(), dim=-1)

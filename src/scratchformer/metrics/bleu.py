@@ -188,7 +188,8 @@ def _score(
         return BLEUScore(0.0, (0.0,) * max_order, penalty, counts.hyp_len, counts.ref_len)
     precisions: list[float] = []
     zero_orders = 0
-    for n, (matches, total) in enumerate(zip(counts.matches, counts.totals), start=1):
+    for n, (hits, count) in enumerate(zip(counts.matches, counts.totals), start=1):
+        matches, total = float(hits), float(count)
         if smooth == "add-k" and n > 1:
             matches, total = matches + smooth_value, total + smooth_value
         if total == 0:
@@ -265,7 +266,7 @@ def _references_per_segment(
     if all(isinstance(reference, str) for reference in references):
         streams: Sequence[Sequence[str | None]] = [references]  # type: ignore[list-item]
     elif all(_is_list(stream) for stream in references):
-        streams = references  # type: ignore[assignment]
+        streams = references
     else:
         raise TypeError(f"references mixes strings with other items. {REFERENCE_LAYOUT}")
     for s, stream in enumerate(streams):

@@ -507,7 +507,7 @@ class BertForSequenceClassification(_Pretrained):
         return self.classifier(self.dropout(pooled))
 
     @classmethod
-    def from_pretrained(
+    def from_pretrained(  # type: ignore[override]  # takes only these two options
         cls,
         directory: str | Path,
         *,

@@ -48,7 +48,7 @@ from scratchformer.checkpoints import (
     read_safetensors,
 )
 from scratchformer.checks import check_token_ids
-from scratchformer.layers import Dropout, Encoder, TransformerConfig
+from scratchformer.layers import Dropout, Encoder, EncoderLayer, TransformerConfig
 from scratchformer.positional import LearnedPositionalEmbedding
 from scratchformer.weights import resolve_pretrained
 
@@ -304,6 +304,7 @@ class GPT2(nn.Module):
         nn.init.normal_(self.wpe.weight, std=std)
         residual_std = std / math.sqrt(2 * self.config.n_layer)
         for layer in self.stack.layers:
+            assert isinstance(layer, EncoderLayer)
             nn.init.normal_(layer.self_attn.out_proj.weight, std=residual_std)
             nn.init.normal_(layer.feed_forward.linear2.weight, std=residual_std)
 

@@ -55,7 +55,7 @@ class ServiceProcess:
         self.ready_timeout_s = ready_timeout_s
         self.process: subprocess.Popen[bytes] | None = None
 
-    def start(self) -> ServiceProcess:
+    def start(self) -> Self:
         """Start the child and wait for its ``/health``; stop it again if that fails."""
         # its one line of output ("serving ... on ...") is not needed: /health says it is up
         self.process = subprocess.Popen(self.command, stdout=subprocess.DEVNULL)

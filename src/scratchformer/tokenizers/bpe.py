@@ -21,6 +21,7 @@ import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import cast
 
 from scratchformer.checks import check_text
 from scratchformer.tokenizers.base import (
@@ -129,7 +130,8 @@ class ByteLevelBPE:
     ) -> None:
         self.pretokenizer = pretokenizer if pretokenizer is not None else RegexPreTokenizer()
         self._vocab = dict(vocab)
-        self._merges = [tuple(merge) for merge in merges]
+        # pairs once _check_merges below has checked them
+        self._merges = cast("list[tuple[str, str]]", [tuple(merge) for merge in merges])
         self._id_to_token = _check_vocab(self._vocab, vocab_source)
         self._ranks = _check_merges(self._vocab, self._merges, vocab_source, merge_source)
         specials = _resolve_special_tokens(self._vocab, self._merges, special_tokens, vocab_source)
@@ -314,7 +316,7 @@ class ByteLevelBPE:
     @property
     def merges(self) -> list[tuple[str, str]]:
         """The merges in rank order, as pairs of token strings (a copy)."""
-        return list(self._merges)  # type: ignore[arg-type]
+        return list(self._merges)
 
     @property
     def vocab(self) -> dict[str, int]:

@@ -48,7 +48,7 @@ class Merge(NamedTuple):
 
     pair: Pair
     new_id: int
-    count: int
+    count: int  # type: ignore[assignment]  # shadows tuple.count, on purpose: the pair's count
     n_tokens: int
 
 

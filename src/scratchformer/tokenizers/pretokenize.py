@@ -104,7 +104,7 @@ def expand_unicode_classes(pattern: str) -> str:
             if nxt == "p":
                 match = re.match(r"p\{(\w+)\}", pattern[i + 1 :])
                 key = f"p{{{match.group(1)}}}" if match else None
-                if key not in bodies:
+                if match is None or key not in bodies:
                     shown = match.group(0) if match else pattern[i : i + 4]
                     raise ValueError(
                         f"unsupported Unicode property \\{shown} in pre-tokeniser pattern; "

@@ -237,7 +237,7 @@ def train_seq2seq(
     """
     if not train_pairs or not val_pairs:
         raise ValueError("train_seq2seq needs at least one training and one validation pair.")
-    model_config = model.config  # type: ignore[union-attr]
+    model_config: Any = model.config  # a Seq2SeqConfig
     for name, pairs in (("train_pairs", train_pairs), ("val_pairs", val_pairs)):
         _check_pairs(pairs, name, model_config)
     pad_id, d_model = model_config.pad_id, model_config.d_model
@@ -247,7 +247,7 @@ def train_seq2seq(
     lengths = _pair_lengths(train_pairs)
     device = next(model.parameters()).device  # batches go where the model is (CPU or GPU)
     amp = MixedPrecision(config.precision, device)
-    state = {"epoch": 0, "batch": 0, "history": Seq2SeqHistory()}
+    state: dict[str, Any] = {"epoch": 0, "batch": 0, "history": Seq2SeqHistory()}
     fingerprint: dict[str, Any] = {}
     if checkpoint is not None:
         if Path(checkpoint).is_dir():
@@ -504,7 +504,7 @@ def run_fingerprint(
     """
     return {
         "model_config": dataclasses.asdict(model_config)
-        if dataclasses.is_dataclass(model_config)
+        if dataclasses.is_dataclass(model_config) and not isinstance(model_config, type)
         else None,
         "train_pairs": {"count": len(train_pairs), "sha256": pairs_fingerprint(train_pairs)},
         "val_pairs": {"count": len(val_pairs), "sha256": pairs_fingerprint(val_pairs)},
