@@ -28,6 +28,7 @@ hits both sides alike; the ratios are medians of the paired ratios.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from functools import partial
 
 import torch
@@ -138,35 +139,36 @@ _PLAIN_NAMES = {
 }
 
 
-def plain_twin(ours: GPT2) -> PlainGPT:
-    """The nanoGPT-style reference holding our weights (checked to compute our logits)."""
-    twin = PlainGPT(ours.config)
-    renamed = {}
-    for name, tensor in ours.state_dict().items():
+def with_our_weights(twin: nn.Module, ours: GPT2, rename: Callable[[str], str]) -> nn.Module:
+    """``twin`` loaded with our weights (our names through ``rename``), checked to compute our
+    logits, in training mode."""
+    twin.load_state_dict({rename(name): tensor for name, tensor in ours.state_dict().items()})
+    ids = torch.randint(0, ours.config.vocab_size, (2, 32))
+    with torch.no_grad():
+        torch.testing.assert_close(twin.eval()(ids), ours.eval()(ids).logits, rtol=1e-4, atol=1e-4)
+    return twin.train()
+
+
+def plain_twin(ours: GPT2) -> nn.Module:
+    """The nanoGPT-style reference holding our weights."""
+
+    def rename(name: str) -> str:
         for i in range(ours.config.n_layer):
             for mine, theirs in _PLAIN_NAMES.items():
                 name = name.replace(mine.format(i=i), theirs.format(i=i))
-        renamed[name] = tensor
-    twin.load_state_dict(renamed)
-    ids = torch.randint(0, ours.config.vocab_size, (2, 32))
-    with torch.no_grad():
-        torch.testing.assert_close(twin.eval()(ids), ours.eval()(ids).logits, rtol=1e-4, atol=1e-4)
-    return twin.train()
+        return name
+
+    return with_our_weights(PlainGPT(ours.config), ours, rename)
 
 
-def torch_layers_twin(ours: GPT2) -> TorchLayersGPT:
-    """The reference holding our weights (checked to compute our logits)."""
-    twin = TorchLayersGPT(ours.config)
-    renamed = {}
-    for name, tensor in ours.state_dict().items():
+def torch_layers_twin(ours: GPT2) -> nn.Module:
+    """The ``torch.nn.TransformerEncoderLayer`` reference holding our weights."""
+
+    def rename(name: str) -> str:
         name = name.replace("stack.layers.", "layers.").replace("stack.norm.", "norm.")
-        name = name.replace("self_attn.in_proj.", "self_attn.in_proj_").replace("feed_forward.", "")
-        renamed[name] = tensor
-    twin.load_state_dict(renamed)
-    ids = torch.randint(0, ours.config.vocab_size, (2, 32))
-    with torch.no_grad():
-        torch.testing.assert_close(twin.eval()(ids), ours.eval()(ids).logits, rtol=1e-4, atol=1e-4)
-    return twin.train()
+        return name.replace("self_attn.in_proj.", "self_attn.in_proj_").replace("feed_forward.", "")
+
+    return with_our_weights(TorchLayersGPT(ours.config), ours, rename)
 
 
 def transformers_twin(ours: GPT2):
