@@ -6,14 +6,18 @@ Hub name such as ``"gpt2"``) into that folder: a local directory is checked and 
 it is; a Hub name is downloaded with ``huggingface_hub`` (into its cache) when the Hub can
 be reached. Offline, the error says so and how to pass a local directory instead.
 
+:func:`read_config` reads the folder's ``config.json`` (or any other JSON settings file,
+such as a tokeniser's ``tokenizer_config.json``), with one kind of error for every model.
 Reading the tensors and copying them into a model, strictly, is the job of
 :mod:`scratchformer.checkpoints`.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 
 class HubUnreachableError(ConnectionError):
@@ -47,6 +51,29 @@ def resolve_pretrained(path_or_name: str | Path, files: Sequence[str]) -> Path:
             "Hugging Face Hub model name such as 'gpt2'."
         )
     return _check_directory(Path(_download_from_hub(name, files)), files, f"Hub model {name!r}")
+
+
+def read_config(path: str | Path) -> dict[str, Any]:
+    """The JSON object in the settings file ``path`` (a ``config.json``, a
+    ``tokenizer_config.json``, ...), as a dict.
+
+    Raises:
+        FileNotFoundError: there is no file ``path``.
+        ValueError: the file is not valid UTF-8 JSON, or holds something other than a JSON
+            object (a list, a number, ...).
+
+    Both messages start with the path.
+    """
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{path}: file not found") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise ValueError(f"{path}: not valid JSON ({error})") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: expected a JSON object, got {type(data).__name__}")  # noqa: TRY004
+    return data
 
 
 def _check_directory(directory: Path, files: Sequence[str], shown: str) -> Path:
@@ -88,4 +115,4 @@ def _download_from_hub(name: str, files: Sequence[str]) -> str:
         ) from error
 
 
-__all__ = ["HubUnreachableError", "resolve_pretrained"]
+__all__ = ["HubUnreachableError", "read_config", "resolve_pretrained"]

@@ -62,6 +62,7 @@ from scratchformer.layers import (
 )
 from scratchformer.positional import LearnedPositionalEmbedding
 from scratchformer.tokenizers.wordpiece import VOCAB_FILE, Encoding, WordPiece, WordPieceConfig
+from scratchformer.weights import read_config
 
 if TYPE_CHECKING:
     from typing_extensions import Self
@@ -215,19 +216,7 @@ class BertConfig:
     @classmethod
     def from_json(cls, path: str | Path) -> BertConfig:
         """Read a Hugging Face ``config.json`` file (see :meth:`from_hf`)."""
-        return cls.from_hf(_read_json(Path(path)), source=str(path))
-
-
-def _read_json(path: Path) -> dict[str, Any]:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise FileNotFoundError(f"{path}: file not found") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise ValueError(f"{path}: not valid JSON ({error})") from None
-    if not isinstance(data, dict):
-        raise ValueError(f"{path}: expected a JSON object, got {type(data).__name__}")  # noqa: TRY004
-    return data
+        return cls.from_hf(read_config(path), source=str(path))
 
 
 # --------------------------------------------------------------------------- modules
@@ -874,7 +863,7 @@ def optional_json(path: Path) -> dict[str, Any]:
     Raises:
         ValueError: naming the file, if it is not a JSON object.
     """
-    return _read_json(path) if path.is_file() else {}
+    return read_config(path) if path.is_file() else {}
 
 
 __all__ = [
