@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from scratchformer.batching import pad_batch
-from scratchformer.exercises import check, get_task
+from scratchformer.exercises import check, forget_failures, get_task
 from scratchformer.tokenizers import count_pairs, merge_pair, most_frequent_pair
 
 
@@ -155,3 +155,17 @@ WRONG: dict[str, Callable[..., Any]] = {
 def test_plausible_wrong_solutions_fail(label: str) -> None:
     name = label.split(" (")[0]
     assert not check(name, WRONG[label], verbose=False).passed
+
+
+def test_utf8_hints_go_from_a_nudge_to_the_bit_patterns() -> None:
+    task = get_task("ch02.utf8_encode")
+    forget_failures("ch02.utf8_encode")
+    latin1 = lambda text: [ord(char) % 256 for char in text]  # one wrong answer: Latin-1
+    first = check("ch02.utf8_encode", latin1, verbose=False).message
+    assert task.hint in first and "110xxxxx" not in first
+    assert "first difference at [0]" in first
+    check("ch02.utf8_encode", latin1, verbose=False)
+    third = check("ch02.utf8_encode", latin1, verbose=False).message
+    assert "hint 2: the first byte's leading 1s count ALL the bytes" in third
+    assert "hint 3: below 0x80: 1 byte; below 0x800: 110xxxxx 10xxxxxx" in third
+    forget_failures("ch02.utf8_encode")

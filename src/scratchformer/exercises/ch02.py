@@ -177,43 +177,75 @@ AGREEMENT_TASKS = [
         reference=bytes_to_unicode,
         make_inputs=_no_inputs,
         trials=1,
-        hint="the printable bytes 33..126, 161..172 and 174..255 map to chr(byte); the others, "
-        "in increasing byte order, to chr(256), chr(257), ...",
+        hint="printable bytes stand for themselves; every other byte gets a fresh character above "
+        "255, in byte order.",
+        more_hints=(
+            (
+                "the printable bytes 33..126, 161..172 and 174..255 map to chr(byte); the others,"
+                " in increasing byte order, to chr(256), chr(257), ..."
+            ),
+        ),
     ),
     Task(
         name="scratchformer.tokenizers.count_pairs",
         reference=count_pairs,
         make_inputs=_count_pairs_inputs,
-        hint="for each word, add its count to every adjacent pair zip(word, word[1:]); "
-        "overlapping pairs such as the two (7, 7) in (7, 7, 7) both count.",
+        hint="every adjacent pair of every word counts, once per occurrence of the word.",
+        more_hints=(
+            (
+                "for each word, add its count to every adjacent pair zip(word, word[1:]); "
+                "overlapping pairs such as the two (7, 7) in (7, 7, 7) both count."
+            ),
+        ),
     ),
     Task(
         name="scratchformer.tokenizers.merge_pair",
         reference=merge_pair,
         make_inputs=_merge_pair_inputs,
-        hint="scan left to right; after replacing a pair, skip both of its ids, so "
-        "[7, 7, 7] with pair (7, 7) becomes [new, 7].",
+        hint="a merged pair uses up both of its ids: they cannot start another pair.",
+        more_hints=(
+            (
+                "scan left to right; after replacing a pair, skip both of its ids, so [7, 7, 7] "
+                "with pair (7, 7) becomes [new, 7]."
+            ),
+        ),
     ),
     Task(
         name="scratchformer.tokenizers.most_frequent_pair",
         reference=most_frequent_pair,
         make_inputs=_most_frequent_pair_inputs,
-        hint="highest count wins; among equal counts the smallest pair (a, b) wins, e.g. "
-        "min(counts, key=lambda p: (-counts[p], p)).",
+        hint="ties must be broken by a fixed rule, or two runs could learn different merges.",
+        more_hints=(
+            (
+                "highest count wins; among equal counts the smallest pair (a, b) wins, e.g. "
+                "min(counts, key=lambda p: (-counts[p], p))."
+            ),
+        ),
     ),
     Task(
         name="scratchformer.tokenizers.learn_merges",
         reference=learn_merges,
         make_inputs=_learn_merges_inputs,
-        hint="return one (pair, new_id, count, n_tokens) per merge, new ids counting up from "
-        "256, count = the pair's count when chosen; stop early when no pair is left.",
+        hint="after each merge, count the pairs again on the merged words and record what was "
+        "merged.",
+        more_hints=(
+            (
+                "return one (pair, new_id, count, n_tokens) per merge, new ids counting up from "
+                "256, count = the pair's count when chosen; stop early when no pair is left."
+            ),
+        ),
     ),
     Task(
         name="scratchformer.batching.pad_batch",
         reference=pad_batch,
         make_inputs=_pad_batch_inputs,
-        hint="pad every sequence on the right to the longest length with pad_id; the mask "
-        "is True at real tokens; return (LongTensor ids, BoolTensor mask).",
+        hint="pad on the right to the longest sequence; the mask marks the real tokens.",
+        more_hints=(
+            (
+                "pad every sequence on the right to the longest length with pad_id; the mask is "
+                "True at real tokens; return (LongTensor ids, BoolTensor mask)."
+            ),
+        ),
     ),
 ]
 
@@ -222,22 +254,43 @@ EXERCISE_TASKS = [
         name="ch02.utf8_encode",
         reference=utf8_encode_reference,
         make_inputs=_utf8_inputs,
-        hint="below 0x80: 1 byte; below 0x800: 110xxxxx 10xxxxxx; below 0x10000: 1110xxxx "
-        "then two 10xxxxxx; else 11110xxx then three 10xxxxxx (6 payload bits each).",
+        hint="the number of bytes depends only on the size of the code point; every byte after the"
+        " first starts with the bits 10.",
+        more_hints=(
+            (
+                "the first byte's leading 1s count ALL the bytes of the character (110: two, "
+                "1110: three, 11110: four); each byte carries 6 bits of the code point after its "
+                "10."
+            ),
+            (
+                "below 0x80: 1 byte; below 0x800: 110xxxxx 10xxxxxx; below 0x10000: 1110xxxx then"
+                " two 10xxxxxx; else 11110xxx then three 10xxxxxx (6 payload bits each)."
+            ),
+        ),
     ),
     Task(
         name="ch02.apply_merges",
         reference=apply_merges_reference,
         make_inputs=_apply_merges_inputs,
-        hint="go through the merges in the order they were learned and apply each one to the "
-        "whole sequence (merge_pair) before trying the next.",
+        hint="encoding replays training: the order in which the merges were learned matters.",
+        more_hints=(
+            (
+                "go through the merges in the order they were learned and apply each one to the "
+                "whole sequence (merge_pair) before trying the next."
+            ),
+        ),
     ),
     Task(
         name="ch02.lengths_to_mask",
         reference=lengths_to_mask_reference,
         make_inputs=_lengths_to_mask_inputs,
-        hint="compare torch.arange(max_len) with each length: position i is real when "
-        "i < length (not <=); the result is a bool tensor (batch, max_len).",
+        hint="no loop needed: broadcast a row of positions against a column of lengths.",
+        more_hints=(
+            (
+                "compare torch.arange(max_len) with each length: position i is real when i < "
+                "length (not <=); the result is a bool tensor (batch, max_len)."
+            ),
+        ),
     ),
 ]
 
