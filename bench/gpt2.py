@@ -38,8 +38,9 @@ from torch import nn
 from scratchformer.benchmark import bench_parser, compare, language_model_step, parse_bench_args
 from scratchformer.generate import GenerationConfig, generate
 from scratchformer.models import GPT2, GPT2Config
+from scratchformer.models.gpt2_hf import load_hf_state_dict
 
-CONFIG = GPT2Config.named("gpt2-mini", n_positions=512)  # 6 layers, 384 wide, GPT-2's vocabulary
+CONFIG = GPT2Config.named("gpt2-mini", max_len=512)  # 6 layers, 384 wide, GPT-2's vocabulary
 TRAIN_BATCH, TRAIN_SEQ = 4, 256
 PROMPT_LEN, NEW_TOKENS = 16, 256
 
@@ -49,24 +50,24 @@ class TorchLayersGPT(nn.Module):
 
     def __init__(self, config: GPT2Config) -> None:
         super().__init__()
-        d = config.n_embd
+        d = config.d_model
         self.wte = nn.Embedding(config.vocab_size, d)
-        self.wpe = nn.Embedding(config.n_positions, d)
+        self.wpe = nn.Embedding(config.max_len, d)
         self.drop = nn.Dropout(config.dropout)
         self.layers = nn.ModuleList(
             nn.TransformerEncoderLayer(
                 d,
-                config.n_head,
-                config.d_ff,
+                config.n_heads,
+                config.ff_width,
                 config.dropout,
                 activation=partial(F.gelu, approximate="tanh"),
-                layer_norm_eps=config.layer_norm_epsilon,
+                layer_norm_eps=config.eps,
                 batch_first=True,
                 norm_first=True,
             )
-            for _ in range(config.n_layer)
+            for _ in range(config.n_layers)
         )
-        self.norm = nn.LayerNorm(d, eps=config.layer_norm_epsilon)
+        self.norm = nn.LayerNorm(d, eps=config.eps)
 
     def forward(self, ids: torch.Tensor) -> torch.Tensor:
         seq = ids.shape[1]
@@ -82,12 +83,12 @@ class PlainBlock(nn.Module):
 
     def __init__(self, config: GPT2Config) -> None:
         super().__init__()
-        d = config.n_embd
-        self.n_head, self.p = config.n_head, config.dropout
-        self.ln_1 = nn.LayerNorm(d, eps=config.layer_norm_epsilon)
+        d = config.d_model
+        self.n_head, self.p = config.n_heads, config.dropout
+        self.ln_1 = nn.LayerNorm(d, eps=config.eps)
         self.c_attn, self.attn_proj = nn.Linear(d, 3 * d), nn.Linear(d, d)
-        self.ln_2 = nn.LayerNorm(d, eps=config.layer_norm_epsilon)
-        self.c_fc, self.mlp_proj = nn.Linear(d, config.d_ff), nn.Linear(config.d_ff, d)
+        self.ln_2 = nn.LayerNorm(d, eps=config.eps)
+        self.c_fc, self.mlp_proj = nn.Linear(d, config.ff_width), nn.Linear(config.ff_width, d)
         self.drop = nn.Dropout(config.dropout)
 
     def attn(self, x: torch.Tensor) -> torch.Tensor:
@@ -113,11 +114,11 @@ class PlainGPT(nn.Module):
 
     def __init__(self, config: GPT2Config) -> None:
         super().__init__()
-        self.wte = nn.Embedding(config.vocab_size, config.n_embd)
-        self.wpe = nn.Embedding(config.n_positions, config.n_embd)
+        self.wte = nn.Embedding(config.vocab_size, config.d_model)
+        self.wpe = nn.Embedding(config.max_len, config.d_model)
         self.drop = nn.Dropout(config.dropout)
-        self.h = nn.ModuleList(PlainBlock(config) for _ in range(config.n_layer))
-        self.ln_f = nn.LayerNorm(config.n_embd, eps=config.layer_norm_epsilon)
+        self.h = nn.ModuleList(PlainBlock(config) for _ in range(config.n_layers))
+        self.ln_f = nn.LayerNorm(config.d_model, eps=config.eps)
 
     def forward(self, ids: torch.Tensor) -> torch.Tensor:
         positions = torch.arange(ids.shape[1], device=ids.device)
@@ -127,16 +128,31 @@ class PlainGPT(nn.Module):
         return F.linear(self.ln_f(x), self.wte.weight)
 
 
-# our parameter names -> PlainGPT's (the layer index is kept)
+# our block's names -> PlainBlock's (nanoGPT's, with the projections flattened)
 _PLAIN_NAMES = {
-    "stack.layers.{i}.norm1.": "h.{i}.ln_1.",
-    "stack.layers.{i}.self_attn.in_proj.": "h.{i}.c_attn.",
-    "stack.layers.{i}.self_attn.out_proj.": "h.{i}.attn_proj.",
-    "stack.layers.{i}.norm2.": "h.{i}.ln_2.",
-    "stack.layers.{i}.feed_forward.linear1.": "h.{i}.c_fc.",
-    "stack.layers.{i}.feed_forward.linear2.": "h.{i}.mlp_proj.",
-    "stack.norm.": "ln_f.",
+    "attn.c_attn.": "c_attn.",
+    "attn.c_proj.": "attn_proj.",
+    "mlp.c_fc.": "c_fc.",
+    "mlp.c_proj.": "mlp_proj.",
 }
+# our names -> torch.nn.TransformerEncoderLayer's
+_TORCH_NAMES = {
+    "h.": "layers.",
+    "ln_1.": "norm1.",
+    "ln_2.": "norm2.",
+    "attn.c_attn.": "self_attn.in_proj_",
+    "attn.c_proj.": "self_attn.out_proj.",
+    "mlp.c_fc.": "linear1.",
+    "mlp.c_proj.": "linear2.",
+    "ln_f.": "norm.",
+}
+
+
+def renamed(name: str, table: dict[str, str]) -> str:
+    """``name`` with every part of it found in ``table`` replaced."""
+    for ours, theirs in table.items():
+        name = name.replace(ours, theirs)
+    return name
 
 
 def with_our_weights(twin: nn.Module, ours: GPT2, rename: Callable[[str], str]) -> nn.Module:
@@ -151,24 +167,12 @@ def with_our_weights(twin: nn.Module, ours: GPT2, rename: Callable[[str], str]) 
 
 def plain_twin(ours: GPT2) -> nn.Module:
     """The nanoGPT-style reference holding our weights."""
-
-    def rename(name: str) -> str:
-        for i in range(ours.config.n_layer):
-            for mine, theirs in _PLAIN_NAMES.items():
-                name = name.replace(mine.format(i=i), theirs.format(i=i))
-        return name
-
-    return with_our_weights(PlainGPT(ours.config), ours, rename)
+    return with_our_weights(PlainGPT(ours.config), ours, partial(renamed, table=_PLAIN_NAMES))
 
 
 def torch_layers_twin(ours: GPT2) -> nn.Module:
     """The ``torch.nn.TransformerEncoderLayer`` reference holding our weights."""
-
-    def rename(name: str) -> str:
-        name = name.replace("stack.layers.", "layers.").replace("stack.norm.", "norm.")
-        return name.replace("self_attn.in_proj.", "self_attn.in_proj_").replace("feed_forward.", "")
-
-    return with_our_weights(TorchLayersGPT(ours.config), ours, rename)
+    return with_our_weights(TorchLayersGPT(ours.config), ours, partial(renamed, table=_TORCH_NAMES))
 
 
 def transformers_twin(ours: GPT2):
@@ -176,9 +180,9 @@ def transformers_twin(ours: GPT2):
     import transformers
 
     hf = transformers.GPT2LMHeadModel(
-        transformers.GPT2Config(**ours.config.to_hf_config(), bos_token_id=None, eos_token_id=None)
+        transformers.GPT2Config(**ours.config.to_hf(), bos_token_id=None, eos_token_id=None)
     ).eval()
-    ours.load_hf_state_dict(hf.state_dict())  # same weights on both sides
+    load_hf_state_dict(ours, hf.state_dict())  # same weights on both sides
     return hf
 
 

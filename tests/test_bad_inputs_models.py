@@ -30,7 +30,7 @@ torch.manual_seed(0)
 ENCODER = Encoder(LAYERS).eval()
 DECODER = Decoder(LAYERS).eval()
 ATTENTION = MultiHeadAttention(AttentionConfig(8, 2))
-GPT = GPT2(GPT2Config(vocab_size=VOCAB, n_positions=16, n_embd=8, n_layer=1, n_head=2)).eval()
+GPT = GPT2(GPT2Config(vocab_size=VOCAB, max_len=16, d_model=8, n_layers=1, n_heads=2)).eval()
 TRANSLATOR = Transformer(
     Seq2SeqConfig(src_vocab_size=VOCAB, tgt_vocab_size=VOCAB, max_len=16, d_model=8, n_heads=2,
                   d_ff=16, n_encoder_layers=1, n_decoder_layers=1)
@@ -82,7 +82,7 @@ ERRORS: list[tuple[str, Callable[[], object], type[Exception], str]] = [
     ("a KV cache reused with another batch size", lambda: _reuse_cache_with_another_batch(),
      ValueError, r"the kv_cache holds 2 rows but the batch has 1"),
     ("a GPT-2 cache of another depth", lambda: GPT(IDS, [KVCache(), KVCache()]),
-     ValueError, r"past must hold one KVCache per layer \(1\), got 2"),
+     ValueError, r"past must hold one KVCache per block \(1\), got 2"),
     # generation
     ("a stop token outside the vocabulary",
      lambda: generate(GPT, IDS[:1], GenerationConfig(max_new_tokens=2, stop_tokens=(VOCAB,))),
@@ -94,7 +94,7 @@ ERRORS: list[tuple[str, Callable[[], object], type[Exception], str]] = [
     ("an eos_id outside the target vocabulary", lambda: greedy_search(TRANSLATOR, IDS, 1, 25, 5),
      ValueError, r"eos_id=25 is not in the target vocabulary"),
     # configs
-    ("a GPT-2 config.json without its sizes", lambda: GPT2Config.from_hf_config({"model_type": "gpt2"}),
+    ("a GPT-2 config.json without its sizes", lambda: GPT2Config.from_hf({"model_type": "gpt2"}),
      ValueError, r"the config lacks 'vocab_size', 'n_positions'"),
     ("d_model not divisible by n_heads", lambda: TransformerConfig(d_model=10, n_heads=3),
      ValueError, r"not divisible by n_heads=3"),

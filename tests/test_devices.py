@@ -48,7 +48,7 @@ def first_call_devices(model: nn.Module, run: Callable[[], object]) -> set[str]:
 
 
 def gpt() -> GPT2:
-    return GPT2(GPT2Config(vocab_size=12, n_positions=16, n_embd=8, n_layer=1, n_head=2)).to("meta")
+    return GPT2(GPT2Config(vocab_size=12, max_len=16, d_model=8, n_layers=1, n_heads=2)).to("meta")
 
 
 def translator() -> Transformer:

@@ -16,9 +16,9 @@ def quiet(name: str, fn) -> bool:
 
 
 def formula(config: GPT2Config) -> int:
-    e, f = config.n_embd, config.d_ff
+    e, f = config.d_model, config.ff_width
     block = 2 * e + (3 * e * e + 3 * e) + (e * e + e) + 2 * e + (e * f + f) + (f * e + e)
-    return (config.vocab_size + config.n_positions) * e + config.n_layer * block + 2 * e
+    return (config.vocab_size + config.max_len) * e + config.n_layers * block + 2 * e
 
 
 def test_parameter_count_reference_is_124m_for_gpt2() -> None:
@@ -30,8 +30,8 @@ def test_parameter_count_reference_is_124m_for_gpt2() -> None:
 def test_parameter_count_accepts_formula_and_rejects_untied_head() -> None:
     name = "scratchformer.models.gpt2.GPT2.num_parameters"
     assert_agrees(formula, name)
-    assert not quiet(name, lambda c: formula(c) + c.vocab_size * c.n_embd)  # head counted twice
-    assert not quiet(name, lambda c: formula(c) - 2 * c.n_embd)  # final LayerNorm forgotten
+    assert not quiet(name, lambda c: formula(c) + c.vocab_size * c.d_model)  # head counted twice
+    assert not quiet(name, lambda c: formula(c) - 2 * c.d_model)  # final LayerNorm forgotten
 
 
 def test_top_k_agreement_rejects_strict_k() -> None:

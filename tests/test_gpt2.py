@@ -22,24 +22,23 @@ from scratchformer.attention import KVCache
 from scratchformer.checkpoints import CheckpointError
 from scratchformer.layers import ACTIVATIONS, EncoderLayer, TransformerConfig
 from scratchformer.models import GPT2, GPT2_SIZES, GPT2Config
+from scratchformer.models.gpt2_hf import load_hf_state_dict
 from scratchformer.positional import LearnedPositionalEmbedding
 from scratchformer.weights import HubUnreachableError
 
 TOL = {"rtol": 1e-5, "atol": 1e-5}
 
 CONFIGS = {
-    "two-layers": GPT2Config(vocab_size=61, n_positions=24, n_embd=16, n_layer=2, n_head=2),
-    "wide-mlp": GPT2Config(
-        vocab_size=97, n_positions=32, n_embd=24, n_layer=3, n_head=4, n_inner=40
-    ),
-    "one-head": GPT2Config(vocab_size=13, n_positions=16, n_embd=8, n_layer=1, n_head=1),
+    "two-layers": GPT2Config(vocab_size=61, max_len=24, d_model=16, n_layers=2, n_heads=2),
+    "wide-mlp": GPT2Config(vocab_size=97, max_len=32, d_model=24, n_layers=3, n_heads=4, d_ff=40),
+    "one-head": GPT2Config(vocab_size=13, max_len=16, d_model=8, n_layers=1, n_heads=1),
 }
 
 
 def tiny_config(**overrides) -> GPT2Config:
     """The configuration most tests use (no dropout unless asked for)."""
     return GPT2Config(
-        **{"vocab_size": 61, "n_positions": 40, "n_embd": 16, "n_layer": 2, "n_head": 2}
+        **{"vocab_size": 61, "max_len": 40, "d_model": 16, "n_layers": 2, "n_heads": 2}
         | {"dropout": 0.0}
         | overrides
     )
@@ -50,7 +49,7 @@ def hf_twin(config: GPT2Config, seed: int = 0, dtype=torch.float64):
     holding the same weights; both in eval mode."""
     torch.manual_seed(seed)
     hf_config = transformers.GPT2Config(
-        **config.to_hf_config(), bos_token_id=None, eos_token_id=None, attn_implementation="eager"
+        **config.to_hf(), bos_token_id=None, eos_token_id=None, attn_implementation="eager"
     )
     hf = transformers.GPT2LMHeadModel(hf_config).to(dtype).eval()
     with torch.no_grad():
@@ -59,7 +58,7 @@ def hf_twin(config: GPT2Config, seed: int = 0, dtype=torch.float64):
             if ".ln_" in name and name.endswith("weight"):
                 p.add_(1.0)
     ours = GPT2(config).to(dtype).eval()
-    ours.load_hf_state_dict(hf.state_dict())
+    load_hf_state_dict(ours, hf.state_dict())
     return hf, ours
 
 
@@ -73,23 +72,23 @@ def random_ids(config: GPT2Config, batch: int, seq: int, seed: int = 1) -> torch
 
 def test_named_sizes_and_gpt2_small_has_124m_parameters() -> None:
     assert GPT2Config.named("gpt2") == GPT2Config()
-    assert (GPT2Config().n_layer, GPT2Config().n_head, GPT2Config().n_embd) == (12, 12, 768)
-    assert (GPT2Config().n_positions, GPT2Config().vocab_size) == (1024, 50_257)
+    assert (GPT2Config().n_layers, GPT2Config().n_heads, GPT2Config().d_model) == (12, 12, 768)
+    assert (GPT2Config().max_len, GPT2Config().vocab_size) == (1024, 50_257)
     with torch.device("meta"):  # shapes only, no memory
         model = GPT2(GPT2Config.named("gpt2"))
     assert model.num_parameters() == 124_439_808  # OpenAI's "124M"
     assert model.num_parameters(exclude_embeddings=True) == 124_439_808 - 50_257 * 768 - 1024 * 768
     tiny = GPT2Config.named("gpt2-tiny", vocab_size=65)
-    assert tiny.vocab_size == 65 and tiny.n_layer == GPT2_SIZES["gpt2-tiny"].n_layer
+    assert tiny.vocab_size == 65 and tiny.n_layers == GPT2_SIZES["gpt2-tiny"].n_layers
     with pytest.raises(ValueError, match=r"unknown GPT-2 size 'gpt3'; choose one of \['gpt2', "):
         GPT2Config.named("gpt3")
 
 
 def test_config_reads_and_writes_hugging_face_config_json() -> None:
-    assert GPT2Config.from_hf_config(transformers.GPT2Config().to_dict()) == GPT2Config()
+    assert GPT2Config.from_hf(transformers.GPT2Config().to_dict()) == GPT2Config()
     for config in CONFIGS.values():
-        assert GPT2Config.from_hf_config(config.to_hf_config()) == config
-    assert GPT2Config().d_ff == 3072 and CONFIGS["wide-mlp"].d_ff == 40
+        assert GPT2Config.from_hf(config.to_hf()) == config
+    assert GPT2Config().ff_width == 3072 and CONFIGS["wide-mlp"].ff_width == 40
 
 
 @pytest.mark.parametrize(
@@ -105,15 +104,19 @@ def test_config_reads_and_writes_hugging_face_config_json() -> None:
 )
 def test_config_refuses_other_architectures(change: dict, message: str) -> None:
     with pytest.raises(ValueError, match=message):
-        hf = GPT2Config().to_hf_config() | change
-        GPT2Config.from_hf_config({key: value for key, value in hf.items() if value is not None})
+        hf = GPT2Config().to_hf() | change
+        GPT2Config.from_hf({key: value for key, value in hf.items() if value is not None})
 
 
 def test_config_refuses_bad_sizes() -> None:
-    with pytest.raises(ValueError, match=r"n_embd|d_model=10 is not divisible by n_heads=3"):
-        GPT2Config(n_embd=10, n_head=3)
-    with pytest.raises(ValueError, match=r"vocab_size and n_positions must be >= 1"):
+    with pytest.raises(ValueError, match=r"d_model=10 is not divisible by n_heads=3"):
+        GPT2Config(d_model=10, n_heads=3)
+    with pytest.raises(ValueError, match=r"vocab_size must be >= 1, got 0"):
         GPT2Config(vocab_size=0)
+    with pytest.raises(ValueError, match=r"d_ff must be >= 1 \(or None for 4 \* d_model\)"):
+        GPT2Config(d_ff=0)
+    with pytest.raises(ValueError, match=r"dropout must lie in \[0, 1\)"):
+        GPT2Config(dropout=1.0)
 
 
 # -- architecture and initialisation ----------------------------------------------------------
@@ -121,17 +124,17 @@ def test_config_refuses_bad_sizes() -> None:
 
 def test_gpt2_initialisation() -> None:
     torch.manual_seed(0)
-    config = GPT2Config(vocab_size=500, n_positions=64, n_embd=128, n_layer=8, n_head=4)
+    config = GPT2Config(vocab_size=500, max_len=64, d_model=128, n_layers=8, n_heads=4)
     model = GPT2(config)
-    residual_std = 0.02 / math.sqrt(2 * config.n_layer)
-    for layer in model.stack.layers:
-        for projection in (layer.self_attn.out_proj, layer.feed_forward.linear2):
+    residual_std = 0.02 / math.sqrt(2 * config.n_layers)
+    for block in model.h:
+        for projection in (block.attn.c_proj, block.mlp.c_proj):
             assert projection.weight.std().item() == pytest.approx(residual_std, rel=0.05)
             assert not projection.bias.any()
-        for projection in (layer.self_attn.in_proj, layer.feed_forward.linear1):
+        for projection in (block.attn.c_attn, block.mlp.c_fc):
             assert projection.weight.std().item() == pytest.approx(0.02, rel=0.05)
             assert not projection.bias.any()
-        assert bool((layer.norm1.weight == 1).all() and (layer.norm1.bias == 0).all())
+        assert bool((block.ln_1.weight == 1).all() and (block.ln_1.bias == 0).all())
     for table in (model.wte.weight, model.wpe.weight):
         assert table.std().item() == pytest.approx(0.02, rel=0.05)
 
@@ -142,8 +145,10 @@ def test_output_layer_is_the_token_embedding() -> None:
     model = GPT2(config).eval()
     assert {name for name, _ in model.named_parameters() if "wte" in name} == {"wte.weight"}
     ids = random_ids(config, 2, 5)
-    hidden = model.stack(model.wpe(model.wte(ids)), causal=True).hidden
-    torch.testing.assert_close(model(ids).logits, hidden @ model.wte.weight.T)
+    x = model.wte(ids) + model.wpe.weight[: ids.shape[1]]
+    for block in model.h:
+        x = block(x)
+    torch.testing.assert_close(model(ids).logits, model.ln_f(x) @ model.wte.weight.T)
 
 
 def test_logits_are_causal() -> None:
@@ -161,17 +166,65 @@ def test_gelu_tanh_is_gpt2s_activation() -> None:
     x = torch.linspace(-6, 6, 101, dtype=torch.float64)
     formula = 0.5 * x * (1 + torch.tanh(math.sqrt(2 / math.pi) * (x + 0.044715 * x**3)))
     torch.testing.assert_close(ACTIVATIONS["gelu_tanh"](x), formula)
-    assert GPT2Config().transformer_config().activation == "gelu_tanh"
+    mlp = GPT2(tiny_config()).double().h[0].mlp.eval()
+    tokens = torch.randn(2, 5, 16, dtype=torch.float64)
+    hidden = mlp.c_fc(tokens)
+    gelu = 0.5 * hidden * (1 + torch.tanh(math.sqrt(2 / math.pi) * (hidden + 0.044715 * hidden**3)))
+    torch.testing.assert_close(mlp(tokens), mlp.c_proj(gelu))
 
 
-def test_gpt2_drops_no_hidden_mlp_activations() -> None:
-    """GPT-2's MLP drops only its output; torch's encoder layer (the default) also drops
-    the hidden activations."""
-    layer = GPT2(tiny_config(dropout=0.1)).stack.layers[0]
-    assert layer.feed_forward.dropout.p == 0.0 and layer.dropout2.p == 0.1
-    assert EncoderLayer(TransformerConfig(dropout=0.1)).feed_forward.dropout.p == 0.1
-    with pytest.raises(ValueError, match=r"activation_dropout must lie in \[0, 1\)"):
-        TransformerConfig(activation_dropout=1.0)
+# Chapter 5's EncoderLayer names -> the GPT-2 block's.
+_LAYER_TO_BLOCK = {
+    "norm1.": "ln_1.",
+    "norm2.": "ln_2.",
+    "self_attn.in_proj.": "attn.c_attn.",
+    "self_attn.out_proj.": "attn.c_proj.",
+    "feed_forward.linear1.": "mlp.c_fc.",
+    "feed_forward.linear2.": "mlp.c_proj.",
+}
+
+
+@pytest.mark.parametrize("d_ff", [None, 40])
+def test_a_block_is_chapter_5s_pre_ln_encoder_layer_with_a_causal_mask(d_ff) -> None:
+    """The same weights in a GPT-2 block and in a pre-LN EncoderLayer (GELU tanh, no
+    activation dropout) called with ``causal=True`` give the same output."""
+    torch.manual_seed(0)
+    config = tiny_config(d_ff=d_ff)
+    block = GPT2(config).double().h[0].eval()
+    layer = EncoderLayer(
+        TransformerConfig(
+            d_model=config.d_model,
+            n_heads=config.n_heads,
+            d_ff=config.ff_width,
+            n_layers=1,
+            dropout=0.0,
+            activation="gelu_tanh",
+            norm_first=True,
+            eps=config.eps,
+        )
+    )
+    layer = layer.double().eval()
+    block_state = block.state_dict()
+
+    def block_name(name: str) -> str:
+        prefix = next(p for p in _LAYER_TO_BLOCK if name.startswith(p))
+        return _LAYER_TO_BLOCK[prefix] + name.removeprefix(prefix)
+
+    layer.load_state_dict({name: block_state[block_name(name)] for name in layer.state_dict()})
+    x = torch.randn(3, 9, config.d_model, dtype=torch.float64)
+    torch.testing.assert_close(layer(x, causal=True)[0], block(x))
+    assert not torch.allclose(layer(x)[0], block(x))  # without the mask they differ
+
+
+def test_dropout_acts_only_in_training() -> None:
+    config = tiny_config(dropout=0.2)
+    model = GPT2(config)
+    ids = random_ids(config, 2, 9)
+    torch.manual_seed(0)
+    first = model.train()(ids).logits
+    torch.manual_seed(1)
+    assert not torch.allclose(first, model(ids).logits)
+    torch.testing.assert_close(model.eval()(ids).logits, model(ids).logits)
 
 
 def test_learned_positions_start_at_an_offset() -> None:
@@ -191,7 +244,7 @@ def test_learned_positions_start_at_an_offset() -> None:
 def test_logits_equal_hugging_face(name: str) -> None:
     config = CONFIGS[name]
     hf, ours = hf_twin(config)
-    ids = random_ids(config, 3, config.n_positions)
+    ids = random_ids(config, 3, config.max_len)
     with torch.no_grad():
         torch.testing.assert_close(ours(ids).logits, hf(ids).logits, **TOL)
     # Training mode without dropout takes the same (fused, causal) path: same numbers.
@@ -215,7 +268,7 @@ def test_gradients_equal_hugging_face() -> None:
     ours(ids).logits.square().mean().backward()
     hf(ids).logits.square().mean().backward()
     torch.testing.assert_close(
-        ours.stack.layers[0].self_attn.in_proj.weight.grad,
+        ours.h[0].attn.c_attn.weight.grad,
         hf.transformer.h[0].attn.c_attn.weight.grad.T,
         **TOL,
     )
@@ -229,7 +282,7 @@ def test_kv_cache_step_by_step_equals_hugging_face() -> None:
     with torch.no_grad():
         expected = hf(ids).logits
         out = ours(ids[:, :4], use_cache=True)
-        assert len(out.past) == config.n_layer and len(out.past[0]) == 4
+        assert len(out.past) == config.n_layers and len(out.past[0]) == 4
         steps, past = [out.logits], out.past
         hf_out = hf(ids[:, :4], use_cache=True)
         hf_steps, hf_past = [hf_out.logits], hf_out.past_key_values
@@ -310,7 +363,7 @@ def test_forward_refuses_bad_input() -> None:
         ValueError, match=r"past was built for a batch of 2, but ids has a batch of 3"
     ):
         model(torch.zeros(3, 1, dtype=torch.long), past)
-    with pytest.raises(ValueError, match=r"one KVCache per layer \(2\), got 1"):
+    with pytest.raises(ValueError, match=r"one KVCache per block \(2\), got 1"):
         model(torch.zeros(2, 1, dtype=torch.long), [KVCache()])
 
 
@@ -346,6 +399,20 @@ def test_save_pretrained_directory_loads_through_from_pretrained(
     assert GPT2.from_pretrained(str(tmp_path)).config == config  # a str works too
 
 
+def test_our_save_pretrained_is_read_by_hugging_face_and_by_us(tmp_path: Path) -> None:
+    config = CONFIGS["wide-mlp"]
+    torch.manual_seed(3)
+    ours = GPT2(config).eval()
+    assert ours.save_pretrained(tmp_path / "saved") == tmp_path / "saved"
+    hf = transformers.GPT2LMHeadModel.from_pretrained(tmp_path / "saved").eval()
+    again = GPT2.from_pretrained(tmp_path / "saved")
+    ids = random_ids(config, 2, 12)
+    with torch.no_grad():
+        torch.testing.assert_close(hf(ids).logits, ours(ids).logits, rtol=1e-4, atol=1e-4)
+        assert torch.equal(again(ids).logits, ours(ids).logits)
+    assert again.config == config
+
+
 def rewrite_weights(directory: Path, change) -> None:
     path = directory / "model.safetensors"
     tensors = safetensors_torch.load_file(path)
@@ -360,8 +427,8 @@ def test_old_checkpoints_with_mask_buffers_and_lm_head_load(tmp_path: Path) -> N
     save_hf(tmp_path, config)
 
     def add_old_names(tensors: dict) -> None:
-        n = config.n_positions
-        for i in range(config.n_layer):
+        n = config.max_len
+        for i in range(config.n_layers):
             tensors[f"transformer.h.{i}.attn.bias"] = torch.ones(1, 1, n, n).tril()
             tensors[f"transformer.h.{i}.attn.masked_bias"] = torch.tensor(-1e4)
         tensors["lm_head.weight"] = tensors["transformer.wte.weight"].clone()
@@ -426,7 +493,7 @@ def test_incomplete_directories_and_bad_configs_are_refused(tmp_path: Path) -> N
         GPT2.from_pretrained(tmp_path / "no-such-dir")
     save_hf(tmp_path, tiny_config())
     (tmp_path / "config.json").write_text(json.dumps({"model_type": "gpt2", "n_embd": 16}))
-    with pytest.raises(ValueError, match=r"config.json: not a usable GPT-2 config"):
+    with pytest.raises(ValueError, match=r"config.json: the config lacks 'vocab_size'"):
         GPT2.from_pretrained(tmp_path)
 
 

@@ -30,10 +30,10 @@ def test_auto_is_float32_on_the_cpu_and_names_are_checked() -> None:
 def tiny_run(precision: str) -> tuple[GPT2, list[torch.dtype], list[float]]:
     """Train a tiny GPT a few steps; return it, the dtypes its blocks computed in, the losses."""
     torch.manual_seed(0)
-    model = GPT2(GPT2Config(vocab_size=7, n_positions=16, n_embd=16, n_layer=1, n_head=2))
+    model = GPT2(GPT2Config(vocab_size=7, max_len=16, d_model=16, n_layers=1, n_heads=2))
     seen: list[torch.dtype] = []
-    attention = model.stack.layers[0].self_attn
-    attention.register_forward_hook(lambda module, args, out: seen.append(out[0].dtype))
+    attention = model.h[0].attn
+    attention.register_forward_hook(lambda module, args, out: seen.append(out.dtype))
     ids = torch.tensor([0, 1, 2, 3, 4, 5, 6] * 60)
     config = TrainConfig(steps=40, batch_size=4, block_size=8, lr=3e-3, warmup_steps=4,
                          eval_every=40, eval_batches=1, precision=precision)  # type: ignore[arg-type]  # fmt: skip

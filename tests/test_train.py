@@ -83,8 +83,9 @@ def test_estimate_loss_of_fresh_model_is_near_uniform_and_restores_mode() -> Non
     torch.manual_seed(0)
     model = GPT2(GPT2Config.named("gpt2-tiny", vocab_size=11))
     model.train()
-    ids = torch.randint(11, (200,), generator=torch.Generator().manual_seed(1))
-    batches = [random_batch(ids, 4, 8, torch.Generator().manual_seed(2))]
+    ids = torch.randint(11, (2000,), generator=torch.Generator().manual_seed(1))
+    generator = torch.Generator().manual_seed(2)
+    batches = [random_batch(ids, 32, 8, generator) for _ in range(4)]  # 1,024 targets
     assert estimate_loss(model, batches) == pytest.approx(math.log(11), abs=0.1)
     assert model.training
     with pytest.raises(ValueError, match="at least one"):
@@ -93,7 +94,7 @@ def test_estimate_loss_of_fresh_model_is_near_uniform_and_restores_mode() -> Non
 
 def test_train_lm_learns_a_repeating_pattern() -> None:
     torch.manual_seed(0)
-    model = GPT2(GPT2Config.named("gpt2-tiny", vocab_size=5, n_positions=16, dropout=0.0))
+    model = GPT2(GPT2Config.named("gpt2-tiny", vocab_size=5, max_len=16, dropout=0.0))
     ids = torch.tensor([0, 1, 2, 3, 4] * 100)
     seen = []
     config = TrainConfig(

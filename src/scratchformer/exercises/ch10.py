@@ -32,14 +32,14 @@ def count_parameters_by_building(config: GPT2Config) -> int:
 
 
 def _config_inputs(generator: torch.Generator) -> Inputs:
-    n_head = random_int(generator, 1, 4)
+    n_heads = random_int(generator, 1, 4)
     config = GPT2Config(
         vocab_size=random_int(generator, 2, 300),
-        n_positions=random_int(generator, 1, 64),
-        n_embd=n_head * random_int(generator, 1, 8),
-        n_layer=random_int(generator, 1, 3),
-        n_head=n_head,
-        n_inner=[None, random_int(generator, 1, 40)][random_int(generator, 0, 1)],
+        max_len=random_int(generator, 1, 64),
+        d_model=n_heads * random_int(generator, 1, 8),
+        n_layers=random_int(generator, 1, 3),
+        n_heads=n_heads,
+        d_ff=[None, random_int(generator, 1, 40)][random_int(generator, 0, 1)],
     )
     return (config,), {}
 
