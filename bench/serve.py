@@ -23,12 +23,10 @@ import datasets
 import torch
 
 from scratchformer import classify, data
-from scratchformer.models.bert import (
-    BertForSequenceClassification,
-    SentenceEncoderConfig,
-    load_wordpiece,
-)
+from scratchformer.models.bert import BertForSequenceClassification
+from scratchformer.models.sentence_encoder import SentenceEncoderConfig
 from scratchformer.serve import LoadConfig, ServiceProcess, compare_batching
+from scratchformer.tokenizers import load_wordpiece
 
 
 def model_to_serve(given: Path | None, scratch: Path) -> tuple[Path, str]:

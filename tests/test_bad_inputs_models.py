@@ -19,8 +19,9 @@ from scratchformer.batching import pad_batch
 from scratchformer.generate import GenerationConfig, beam_search, generate, greedy_search
 from scratchformer.generate.seq2seq import BeamSearchConfig
 from scratchformer.layers import Decoder, Encoder, TransformerConfig
-from scratchformer.models.bert import BertConfig, BertModel, mean_pool
+from scratchformer.models.bert import BertConfig, BertModel
 from scratchformer.models.gpt2 import GPT2, GPT2Config
+from scratchformer.models.sentence_encoder import mean_pool
 from scratchformer.models.seq2seq import Seq2SeqConfig, Transformer
 from tiny_bert import tiny_classifier
 

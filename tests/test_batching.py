@@ -11,7 +11,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch.utils.data import DataLoader
 
-from scratchformer.batching import PadCollator, collate_pairs, length_buckets, pad_batch
+from scratchformer.batching import (
+    PadCollator,
+    batches_by_length,
+    collate_pairs,
+    length_buckets,
+    pad_batch,
+)
 
 
 def test_right_padding_shapes_values_and_mask() -> None:
@@ -88,7 +94,15 @@ def test_collator_errors() -> None:
         PadCollator(pad_id=0)([])
 
 
-# --- sentence pairs ---------------------------------------------------------------------
+# --- batches of similar length ---------------------------------------------------------
+
+
+def test_batches_by_length_sorts_then_cuts() -> None:
+    assert batches_by_length([3, 1, 4, 2], 3) == [[1, 3, 0], [2]]
+    assert batches_by_length([2, 1, 2, 1, 2], 2) == [[1, 3], [0, 2], [4]]  # ties: input order
+    assert batches_by_length([], 4) == []
+    with pytest.raises(ValueError, match="batch_size must be >= 1, got 0"):
+        batches_by_length([1, 2], 0)
 
 
 @settings(max_examples=60, deadline=None)
@@ -120,6 +134,9 @@ def test_length_buckets_group_similar_lengths_and_reshuffle_per_seed() -> None:
     assert padded < 1.1 * sum(lengths)  # bucketing wastes little on padding
     with pytest.raises(ValueError, match="example 2 has 9 tokens, more than max_tokens=8"):
         length_buckets([3, 4, 9], 8)
+
+
+# --- sentence pairs ---------------------------------------------------------------------
 
 
 def test_collate_pairs_shifts_the_target_for_teacher_forcing() -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import huggingface_hub
 import pytest
 import torch
 import torch.nn.functional as F
@@ -19,12 +20,15 @@ from scratchformer.models.bert import (
     BertForMaskedLM,
     BertForSequenceClassification,
     BertModel,
+)
+from scratchformer.models.bert_hf import hf_rules
+from scratchformer.models.sentence_encoder import (
     SentenceEncoder,
     SentenceEncoderConfig,
-    hf_rules,
     l2_normalize,
     mean_pool,
 )
+from scratchformer.weights import HubUnreachableError, read_config
 
 transformers.utils.logging.disable_progress_bar()
 
@@ -239,7 +243,8 @@ def test_save_pretrained_is_read_back_by_us_and_by_transformers(
         for p in ours.parameters():
             p.add_(torch.randn_like(p) * 0.1)  # LayerNorms and biases too
     ours.save_pretrained(tmp_path / "saved")
-    assert BertConfig.from_json(tmp_path / "saved" / "config.json") == config
+    saved = tmp_path / "saved" / "config.json"
+    assert BertConfig.from_hf(read_config(saved), source=str(saved)) == config
     again = our_class.from_pretrained(tmp_path / "saved")
     assert all(
         torch.equal(a, b) for a, b in zip(ours.state_dict().values(), again.state_dict().values())
@@ -319,15 +324,34 @@ def test_unsupported_configs_are_refused(tmp_path: Path, changes: dict, message:
         BertModel.from_pretrained(tmp_path)
 
 
-def test_missing_files_are_named(tmp_path: Path) -> None:
-    with pytest.raises(FileNotFoundError, match=r"config\.json: file not found"):
+def test_missing_and_broken_files_are_named(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError, match=r"is missing config\.json, model\.safetensors"):
+        BertModel.from_pretrained(tmp_path)
+    with pytest.raises(FileNotFoundError, match=r"is not a directory"):
+        BertModel.from_pretrained(tmp_path / "no-such-dir")
+    (tmp_path / "config.json").write_text(json.dumps(TINY_CONFIGS["gelu"]))
+    with pytest.raises(FileNotFoundError, match=r"is missing model\.safetensors;"):
+        BertModel.from_pretrained(tmp_path)
+    (tmp_path / "model.safetensors").write_bytes(b"not safetensors")
+    with pytest.raises(CheckpointError, match=r"model\.safetensors: not a valid safetensors file"):
         BertModel.from_pretrained(tmp_path)
     (tmp_path / "config.json").write_text(json.dumps({"hidden_size": 8}))
-    with pytest.raises(ValueError, match=r"missing \['vocab_size', 'num_hidden_layers'"):
+    with pytest.raises(ValueError, match=r"config\.json: missing \['vocab_size', 'num_hidden_la"):
         BertModel.from_pretrained(tmp_path)
-    (tmp_path / "config.json").write_text(json.dumps(TINY_CONFIGS["gelu"]))
-    with pytest.raises(CheckpointError, match=r"model\.safetensors: file not found"):
-        BertModel.from_pretrained(tmp_path)
+    (tmp_path / "config.json").write_text("{not json")
+    with pytest.raises(ValueError, match=r"config\.json: not valid JSON"):
+        BertForSequenceClassification.from_pretrained(tmp_path)
+
+
+def test_hub_names_fail_clearly_when_offline(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path))
+    name = "sentence-transformers/all-MiniLM-L6-v2"
+    for load in (BertModel.from_pretrained, BertForSequenceClassification.from_pretrained):
+        with pytest.raises(
+            HubUnreachableError, match=rf"cannot load '{name}': the Hugging Face Hub is unreachable"
+        ):
+            load(name)
 
 
 def test_config_from_hf_maps_every_key() -> None:

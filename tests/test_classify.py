@@ -16,15 +16,9 @@ from scratchformer.classify import (
     fine_tune,
     model_dir,
 )
-from scratchformer.models.bert import (
-    BertModel,
-    SentenceEncoder,
-    SentenceEncoderConfig,
-    batches_by_length,
-    load_wordpiece,
-    save_wordpiece,
-)
-from scratchformer.tokenizers import WordPiece, WordPieceConfig
+from scratchformer.models.bert import BertModel
+from scratchformer.models.sentence_encoder import SentenceEncoder, SentenceEncoderConfig
+from scratchformer.tokenizers import WordPiece, WordPieceConfig, load_wordpiece, save_wordpiece
 from tiny_bert import SPAMMY, TEXTS, VOCAB, tiny_classifier
 
 FAST = FineTuneConfig(epochs=40, batch_size=4, lr=1e-2, max_len=24)
@@ -183,13 +177,6 @@ def test_tokenizer_settings_survive_saving(tmp_path: Path) -> None:
         == ["Free", "cash"]
         != tiny_classifier().tokenizer.tokenize("Free cash")
     )
-
-
-def test_batches_by_length_sorts_then_cuts() -> None:
-    encodings = [WordPiece(VOCAB).encode_plus(text) for text in ["a a a", "a", "a a a a", "a a"]]
-    assert batches_by_length(encodings, 3) == [[1, 3, 0], [2]]
-    with pytest.raises(ValueError, match="batch_size must be >= 1"):
-        batches_by_length(encodings, 0)
 
 
 def test_one_string_is_one_text_in_every_text_api() -> None:

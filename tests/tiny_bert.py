@@ -8,11 +8,8 @@ from pathlib import Path
 import torch
 
 from scratchformer.classify import TextClassifier
-from scratchformer.models.bert import (
-    BertConfig,
-    BertForSequenceClassification,
-    SentenceEncoderConfig,
-)
+from scratchformer.models.bert import BertConfig, BertForSequenceClassification
+from scratchformer.models.sentence_encoder import SentenceEncoderConfig
 from scratchformer.tokenizers import WordPiece
 
 WORDS = ["the", "a", "spam", "ham", "free", "win", "prize", "call", "me", "now", "later",

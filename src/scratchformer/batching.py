@@ -6,6 +6,11 @@ saying which positions hold real tokens.
 
 Mask convention (used throughout the package): ``True`` = a real token, ``False`` =
 padding. Attention and losses use it to ignore the padded positions.
+
+Padding costs compute, so examples of similar length are batched together. Both ways take
+the examples' lengths and return lists of indices: :func:`batches_by_length` puts a fixed
+number of examples in each batch (BERT's fine-tuning and sentence embeddings);
+:func:`length_buckets` fills each batch up to a budget of padded tokens (translation).
 """
 
 from __future__ import annotations
@@ -161,10 +166,28 @@ class PadCollator:
         return {**columns, self.key: ids, "attention_mask": mask}
 
 
-# --- sentence pairs (translation) -------------------------------------------------------
+# --- batches of similar length ---------------------------------------------------------
 
-TokenPair = tuple[Sequence[int], Sequence[int]]
-"""A tokenised sentence pair: source ids and target ids (``BOS ... EOS``)."""
+
+def batches_by_length(lengths: Sequence[int], batch_size: int) -> list[list[int]]:
+    """Example indices sorted by length and cut into batches of ``batch_size`` (the last
+    may be shorter): a fixed number of examples per batch.
+
+    A batch is padded to its longest example; batching examples of similar length wastes
+    little on padding. Equal lengths keep their input order, so the result is the same on
+    every call (for encoding, evaluation, or a training loop that shuffles the batches).
+
+    Args:
+        lengths: one length per example (e.g. its number of tokens).
+        batch_size: examples per batch.
+
+    Returns:
+        Lists of indices into ``lengths``; every index appears exactly once.
+    """
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}.")
+    order = sorted(range(len(lengths)), key=lambda i: lengths[i])
+    return [order[start : start + batch_size] for start in range(0, len(order), batch_size)]
 
 
 def length_buckets(
@@ -212,6 +235,12 @@ def length_buckets(
     if generator is not None:
         batches = [batches[j] for j in torch.randperm(len(batches), generator=generator).tolist()]
     return batches
+
+
+# --- sentence pairs (translation) -------------------------------------------------------
+
+TokenPair = tuple[Sequence[int], Sequence[int]]
+"""A tokenised sentence pair: source ids and target ids (``BOS ... EOS``)."""
 
 
 @dataclass(frozen=True)

@@ -27,25 +27,27 @@ from typing import Any, NamedTuple
 
 import torch
 
+from scratchformer.batching import batches_by_length
 from scratchformer.checks import as_texts
 from scratchformer.config import choose
 from scratchformer.data.cache import cache_dir
 from scratchformer.data.sources import install_atomically
 from scratchformer.functional import cross_entropy, softmax
-from scratchformer.models.bert import (
-    CONFIG_FILE,
-    TOKENIZER_CONFIG_FILE,
-    BertForSequenceClassification,
+from scratchformer.models.bert import BertForSequenceClassification
+from scratchformer.models.bert_hf import CONFIG_FILE
+from scratchformer.models.sentence_encoder import (
     SentenceEncoder,
     SentenceEncoderConfig,
-    batches_by_length,
     l2_normalize,
-    load_wordpiece,
     mean_pool,
+)
+from scratchformer.tokenizers.wordpiece import WordPiece
+from scratchformer.tokenizers.wordpiece_files import (
+    TOKENIZER_CONFIG_FILE,
+    load_wordpiece,
     optional_json,
     save_wordpiece,
 )
-from scratchformer.tokenizers.wordpiece import WordPiece
 from scratchformer.train.optim import make_optimizer
 from scratchformer.train.precision import PRECISIONS, MixedPrecision, Precision
 
@@ -180,7 +182,7 @@ def fine_tune(
             f"values from {int(targets.min())} to {int(targets.max())}."
         )
     encodings = [tokenizer.encode_plus(text, max_len=config.max_len) for text in texts]
-    batches = batches_by_length(encodings, config.batch_size)
+    batches = batches_by_length([len(e.ids) for e in encodings], config.batch_size)
     total = config.epochs * len(batches)
     warmup = max(1, math.ceil(config.warmup_fraction * total))
     device = model.bert.embeddings.word.weight.device

@@ -5,12 +5,14 @@ from scratchformer.models.bert import (
     BertForMaskedLM,
     BertForSequenceClassification,
     BertModel,
+)
+from scratchformer.models.gpt2 import GPT2, GPT2_SIZES, GPT2Config, GPT2Output
+from scratchformer.models.sentence_encoder import (
     SentenceEncoder,
     SentenceEncoderConfig,
     l2_normalize,
     mean_pool,
 )
-from scratchformer.models.gpt2 import GPT2, GPT2_SIZES, GPT2Config, GPT2Output
 from scratchformer.models.seq2seq import AttentionMaps, Seq2SeqConfig, Transformer
 
 __all__ = [
