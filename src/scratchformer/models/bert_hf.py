@@ -235,23 +235,9 @@ def load_pretrained(
     cls: type[PretrainedT], path_or_name: str | Path, **options: Any
 ) -> PretrainedT:
     """A ``cls`` (:class:`~scratchformer.models.bert.BertModel`, ...) built from
-    ``config.json`` and loaded from ``model.safetensors``, in evaluation mode.
-
-    Args:
-        cls: the model class.
-        path_or_name: a directory in Hugging Face's format (e.g. written by
-            :func:`save_pretrained`), or a Hub model name such as
-            ``"sentence-transformers/all-MiniLM-L6-v2"`` (see
-            :func:`~scratchformer.weights.resolve_pretrained`).
-        options: go to the constructor (e.g. ``pooler=False``).
-
-    Raises:
-        FileNotFoundError: the directory lacks ``config.json`` or ``model.safetensors``.
-        scratchformer.weights.HubUnreachableError: a Hub name was given while offline.
-        ValueError: for an invalid or unsupported ``config.json``.
-        CheckpointError: for a corrupt weights file, or weights that do not match (missing,
-            unexpected or misshapen tensors, all listed).
-    """
+    ``config.json`` and loaded from ``model.safetensors`` of a directory or Hub model
+    (:func:`~scratchformer.weights.resolve_pretrained`), in evaluation mode; ``options``
+    go to the constructor. What ``cls.from_pretrained`` does: see its errors there."""
     directory = resolve_pretrained(path_or_name, (CONFIG_FILE, WEIGHTS_FILE))
     model = cls(_read_config(directory), **options)
     path = directory / WEIGHTS_FILE
@@ -303,13 +289,8 @@ def load_classifier(
 def save_pretrained(
     model: _Pretrained, directory: str | Path, extra_config: Mapping[str, Any] | None = None
 ) -> Path:
-    """Write ``model`` as ``config.json`` and ``model.safetensors`` in Hugging Face's
-    format into ``directory`` (created if needed); returns it.
-
-    Tensor names follow :data:`HF_NAMES`, so :func:`load_pretrained` and ``transformers``
-    (the class of the same name) read the folder back. ``extra_config`` adds keys to
-    ``config.json`` (e.g. ``id2label``).
-    """
+    """Write ``model`` as ``config.json`` (plus ``extra_config``) and ``model.safetensors``,
+    named by :data:`HF_NAMES`, into ``directory`` (created if needed); returns it."""
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     hf = {
