@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as torch_f
 
 from exercise_asserts import assert_rejected_with_hint
-from scratchformer.exercises import check, get_task
+from scratchformer.exercises import check, forget_failures, get_task
 from scratchformer.functional import cross_entropy, perplexity, softmax
 
 
@@ -104,7 +104,43 @@ def perplexity_of_sum(logits, targets):
     return perplexity(cross_entropy(logits, targets, reduction="sum"))
 
 
+def sgd_adding_the_gradient(param, grads, lr):
+    return param + lr * grads.sum(0)
+
+
+def adam_by_hand(param, grads, lr, betas, eps, weight_decay, *, decoupled=False, corrected=True):
+    """Adam as chapter 1 writes it; ``decoupled`` makes it AdamW, ``corrected=False`` drops
+    the bias correction of the zero-started averages (a classic mistake)."""
+    (beta1, beta2), m, v = betas, torch.zeros_like(param), torch.zeros_like(param)
+    for t, grad in enumerate(grads, start=1):
+        if decoupled:
+            param = param * (1 - lr * weight_decay)
+        else:
+            grad = grad + weight_decay * param
+        m = beta1 * m + (1 - beta1) * grad
+        v = beta2 * v + (1 - beta2) * grad**2
+        m_hat, v_hat = (m / (1 - beta1**t), v / (1 - beta2**t)) if corrected else (m, v)
+        param = param - lr * m_hat / (v_hat.sqrt() + eps)
+    return param
+
+
+def adam_without_bias_correction(param, grads, lr, betas, eps, weight_decay):
+    return adam_by_hand(param, grads, lr, betas, eps, weight_decay, corrected=False)
+
+
+def adamw_with_decay_in_the_gradient(param, grads, lr, betas, eps, weight_decay):
+    return adam_by_hand(param, grads, lr, betas, eps, weight_decay)
+
+
+def adam_with_decoupled_decay(param, grads, lr, betas, eps, weight_decay):
+    return adam_by_hand(param, grads, lr, betas, eps, weight_decay, decoupled=True)
+
+
 WRONG_SOLUTIONS: list[tuple[str, Callable[..., Any]]] = [
+    ("torch.optim.SGD", sgd_adding_the_gradient),
+    ("torch.optim.Adam", adam_without_bias_correction),
+    ("torch.optim.Adam", adam_with_decoupled_decay),
+    ("torch.optim.AdamW", adamw_with_decay_in_the_gradient),
     ("scratchformer.functional.softmax", naive_softmax),
     ("scratchformer.functional.softmax", softmax_ignoring_temperature),
     ("scratchformer.functional.log_softmax", log_of_softmax),
@@ -144,3 +180,35 @@ def test_correct_reader_solutions_pass() -> None:
     assert check("ch01.logsumexp", my_logsumexp, verbose=False)
     assert check("ch01.cross_entropy_grad", my_ce_grad, verbose=False)
     assert check("ch01.perplexity", my_perplexity, verbose=False)
+
+
+def test_the_update_rules_written_by_hand_agree_with_torch_optim() -> None:
+    assert check("torch.optim.SGD", lambda p, g, lr: p - lr * g.sum(0), verbose=False)
+    assert check("torch.optim.Adam", adam_by_hand, verbose=False)
+    assert check("torch.optim.AdamW", adam_with_decoupled_decay, verbose=False)
+
+
+def test_optimizer_inputs_include_a_single_step_and_weight_decay() -> None:
+    task = get_task("torch.optim.AdamW")
+    inputs = [task.make_inputs(torch.Generator().manual_seed(t)) for t in range(task.trials)]
+    assert any(len(args[1]) == 1 for args, _ in inputs)
+    assert any(kwargs["weight_decay"] > 0 for _, kwargs in inputs)
+
+
+@pytest.mark.parametrize(
+    ("name", "wrong"),
+    [("ch01.logsumexp", naive_logsumexp), ("ch01.cross_entropy_grad", ce_grad_wrong_sign)],
+    ids=["logsumexp", "cross_entropy_grad"],
+)
+def test_exercise_hints_go_from_a_nudge_to_the_formula(
+    name: str, wrong: Callable[..., Any]
+) -> None:
+    task = get_task(name)
+    forget_failures(name)
+    first = check(name, wrong, verbose=False).message
+    assert task.hint in first and not any(hint in first for hint in task.more_hints)
+    second = check(name, wrong, verbose=False).message
+    assert f"hint 2: {task.more_hints[0]}" in second and task.more_hints[-1] not in second
+    third = check(name, wrong, verbose=False).message
+    assert f"hint 3: {task.more_hints[-1]}" in third
+    forget_failures(name)

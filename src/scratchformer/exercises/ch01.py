@@ -2,7 +2,9 @@
 
 Agreement tasks (the notebook builds these in the open and compares with the package):
 ``scratchformer.functional.softmax``, ``.log_softmax``, ``.cross_entropy``, ``.standardize``
-and ``scratchformer.gradcheck.numerical_gradient``.
+and ``scratchformer.gradcheck.numerical_gradient``; the optimisers' updates written in a
+few lines against PyTorch's own: ``torch.optim.SGD``, ``torch.optim.Adam`` and
+``torch.optim.AdamW``.
 
 Exercise tasks: ``ch01.logsumexp`` (stable log-sum-exp; inputs reach values around 1000),
 ``ch01.cross_entropy_grad`` (the gradient of the mean cross-entropy by hand) and
@@ -12,7 +14,8 @@ Exercise tasks: ``ch01.logsumexp`` (stable log-sum-exp; inputs reach values arou
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TypeVar
+from functools import partial
+from typing import Any, TypeVar
 
 import torch
 
@@ -132,6 +135,47 @@ def _logsumexp_inputs(generator: torch.Generator) -> Inputs:
     return (x,), {"dim": _random_dim(generator, x.ndim)}
 
 
+def optimizer_steps(
+    optimizer_class: type[torch.optim.Optimizer],
+    param: torch.Tensor,
+    grads: torch.Tensor,
+    **options: Any,
+) -> torch.Tensor:
+    """``param`` after one step of a PyTorch optimiser per gradient in ``grads``: the
+    reference for chapter 1's SGD, Adam and AdamW written by hand.
+
+    Shapes: ``param`` ``(*shape)``, ``grads`` ``(steps, *shape)``, one gradient per step
+    (given, not computed, so the update rule alone is compared); returns ``(*shape)``.
+    ``options`` are the optimiser's (``lr``, ``betas``, ``eps``, ``weight_decay``).
+    """
+    weight = torch.nn.Parameter(param.clone())
+    optimizer = optimizer_class([weight], **options)
+    for grad in grads:
+        weight.grad = grad.clone()
+        optimizer.step()
+    return weight.detach()
+
+
+def _optimizer_inputs(generator: torch.Generator) -> Inputs:
+    """A parameter tensor, one to four gradients (the first step alone included) and
+    Adam's hyperparameters; SGD takes only ``lr``."""
+    shape = _random_shape(generator)
+    param = torch.randn(shape, generator=generator)
+    grads = torch.randn((random_int(generator, 1, 4), *shape), generator=generator)
+    grads = grads * _pick(generator, [1e-3, 1.0, 100.0])
+    return (param, grads), {
+        "lr": _pick(generator, [1e-3, 1e-2, 0.1]),
+        "betas": _pick(generator, [(0.9, 0.999), (0.8, 0.99)]),
+        "eps": _pick(generator, [1e-8, 1e-6]),
+        "weight_decay": _pick(generator, [0.0, 0.01, 0.1]),
+    }
+
+
+def _sgd_inputs(generator: torch.Generator) -> Inputs:
+    args, kwargs = _optimizer_inputs(generator)
+    return args, {"lr": kwargs["lr"]}
+
+
 def cross_entropy_grad_reference(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     """Gradient of ``cross_entropy(logits, targets)`` (mean) with respect to ``logits``.
 
@@ -167,37 +211,98 @@ AGREEMENT_TASKS = [
         name="scratchformer.functional.softmax",
         reference=softmax,
         make_inputs=_softmax_inputs,
-        hint="subtract the maximum along dim before exp, divide by the temperature, "
-        "then divide by the sum along dim (keepdim=True).",
+        hint="exp of a logit near 1000 overflows; softmax does not change when the same number is "
+        "subtracted from every logit.",
+        more_hints=(
+            (
+                "subtract the maximum along dim before exp, divide by the temperature, then "
+                "divide by the sum along dim (keepdim=True)."
+            ),
+        ),
     ),
     Task(
         name="scratchformer.functional.log_softmax",
         reference=log_softmax,
         make_inputs=_log_softmax_inputs,
-        hint="compute (x - m) - log(sum(exp(x - m))) with m the maximum along dim; "
-        "log(softmax(x)) underflows to -inf.",
+        hint="log(softmax(x)) turns a tiny probability into -inf: stay in log space and never take"
+        " the log of a probability.",
+        more_hints=(
+            (
+                "compute (x - m) - log(sum(exp(x - m))) with m the maximum along dim; "
+                "log(softmax(x)) underflows to -inf."
+            ),
+        ),
     ),
     Task(
         name="scratchformer.functional.cross_entropy",
         reference=cross_entropy,
         make_inputs=_cross_entropy_inputs,
-        hint="pick -log_softmax at each target, zero the ignored positions, and for 'mean' "
-        "divide by the number of non-ignored targets (not by the number of positions).",
+        hint="positions whose target is ignore_index count neither in the sum nor in the number "
+        "the mean divides by.",
+        more_hints=(
+            (
+                "pick -log_softmax at each target, zero the ignored positions, and for 'mean' "
+                "divide by the number of non-ignored targets (not by the number of positions)."
+            ),
+        ),
     ),
     Task(
         name="scratchformer.functional.standardize",
         reference=standardize,
         make_inputs=_standardize_inputs,
-        hint="use the biased variance mean((x - mean)**2) along dim and put eps inside the "
-        "square root: (x - mean) / sqrt(var + eps).",
+        hint="normalise with the variance of the vector itself (divide by n, not n - 1), and mind "
+        "where eps goes.",
+        more_hints=(
+            (
+                "use the biased variance mean((x - mean)**2) along dim and put eps inside the "
+                "square root: (x - mean) / sqrt(var + eps)."
+            ),
+        ),
     ),
     Task(
         name="scratchformer.gradcheck.numerical_gradient",
         reference=numerical_gradient,
         make_inputs=_numerical_gradient_inputs,
         trials=10,
-        hint="perturb one coordinate at a time by +eps and -eps (in float64) and use "
-        "(f(x + eps) - f(x - eps)) / (2 * eps); return a tensor shaped like x.",
+        hint="estimate one coordinate at a time with a difference on both sides of x, in float64.",
+        more_hints=(
+            (
+                "perturb one coordinate at a time by +eps and -eps (in float64) and use (f(x + "
+                "eps) - f(x - eps)) / (2 * eps); return a tensor shaped like x."
+            ),
+        ),
+    ),
+    Task(
+        name="torch.optim.SGD",
+        reference=partial(optimizer_steps, torch.optim.SGD),
+        make_inputs=_sgd_inputs,
+        hint="each gradient in turn moves the parameter against itself.",
+        more_hints=("for every grad in grads: param = param - lr * grad.",),
+    ),
+    Task(
+        name="torch.optim.Adam",
+        reference=partial(optimizer_steps, torch.optim.Adam),  # decay: L2 in the gradient
+        make_inputs=_optimizer_inputs,
+        hint="Adam keeps two running averages, of the gradient and of its square, both "
+        "starting at zero and corrected for that start.",
+        more_hints=(
+            (
+                "g = grad + weight_decay * param; m = b1 m + (1 - b1) g; v = b2 v + (1 - b2) g**2; "
+                "param -= lr * (m / (1 - b1**t)) / (sqrt(v / (1 - b2**t)) + eps), t from 1."
+            ),
+        ),
+    ),
+    Task(
+        name="torch.optim.AdamW",
+        reference=partial(optimizer_steps, torch.optim.AdamW),  # decay: decoupled
+        make_inputs=_optimizer_inputs,
+        hint="AdamW's weight decay never enters the gradient or the running averages.",
+        more_hints=(
+            (
+                "at each step first param = param * (1 - lr * weight_decay), then Adam's update "
+                "with the plain gradient."
+            ),
+        ),
     ),
 ]
 
@@ -206,22 +311,46 @@ EXERCISE_TASKS = [
         name="ch01.logsumexp",
         reference=logsumexp,
         make_inputs=_logsumexp_inputs,
-        hint="exp(1000) overflows: with m = x.amax(dim, keepdim=True), return "
-        "m + log(sum(exp(x - m))) and drop the kept axis at the end.",
+        hint="exp(1000) overflows: take the largest entry out of the sum before exponentiating.",
+        more_hints=(
+            (
+                "log(sum(exp(x))) = m + log(sum(exp(x - m))) for any constant m; the largest "
+                "entry makes every exponent <= 0."
+            ),
+            (
+                "with m = x.amax(dim, keepdim=True), return m + "
+                "log(sum(exp(x - m))) and drop the kept axis at the end."
+            ),
+        ),
     ),
     Task(
         name="ch01.cross_entropy_grad",
         reference=cross_entropy_grad_reference,
         make_inputs=_cross_entropy_grad_inputs,
-        hint="the derivative of -log softmax(z)[y] with respect to z is softmax(z) - one_hot(y); "
-        "the mean over N rows divides every row by N.",
+        hint="write one row's loss as -z[y] + log(sum_j exp(z[j])) and differentiate the two terms"
+        " separately.",
+        more_hints=(
+            (
+                "the derivative of log-sum-exp is softmax; the derivative of -z[y] is -1 at the "
+                "target and 0 elsewhere."
+            ),
+            (
+                "the derivative of -log softmax(z)[y] with respect to z is softmax(z) - "
+                "one_hot(y); the mean over N rows divides every row by N."
+            ),
+        ),
     ),
     Task(
         name="ch01.perplexity",
         reference=perplexity_reference,
         make_inputs=_perplexity_inputs,
-        hint="perplexity is exp of the mean cross-entropy over the real (non -100) targets only; "
-        "padding positions must not enter the mean.",
+        hint="perplexity is exp of a mean loss: which positions belong in that mean?",
+        more_hints=(
+            (
+                "perplexity is exp of the mean cross-entropy over the real (non -100) targets "
+                "only; padding positions must not enter the mean."
+            ),
+        ),
     ),
 ]
 
