@@ -11,8 +11,9 @@ import torch
 from scratchformer.models.gpt2 import GPT2, GPT2Config
 from scratchformer.train import (
     TrainConfig,
+    cosine_learning_rate,
     estimate_loss,
-    learning_rate,
+    linear_learning_rate,
     make_optimizer,
     random_batch,
     split_ids,
@@ -53,13 +54,26 @@ def test_random_batch_rejects_short_stream() -> None:
         random_batch(torch.arange(16), 2, 16, torch.Generator())
 
 
-def test_learning_rate_warms_up_then_decays_to_floor() -> None:
-    config = TrainConfig(steps=100, lr=1.0, warmup_steps=10, min_lr_ratio=0.1)
-    rates = [learning_rate(s, config) for s in range(100)]
+def test_cosine_schedule_warms_up_then_decays_to_floor() -> None:
+    def rate(step: int) -> float:
+        return cosine_learning_rate(
+            step, lr=1.0, warmup_steps=10, total_steps=100, min_lr_ratio=0.1
+        )
+
+    rates = [rate(s) for s in range(100)]
     assert rates[0] == pytest.approx(0.1) and rates[9] == pytest.approx(1.0)
     assert all(a >= b for a, b in itertools.pairwise(rates[10:]))
-    assert learning_rate(100, config) == pytest.approx(0.1)
-    assert learning_rate(55, config) == pytest.approx(0.55)  # halfway: the mean
+    assert rate(100) == pytest.approx(0.1) and rate(500) == pytest.approx(0.1)
+    assert rate(55) == pytest.approx(0.55)  # halfway: the mean
+
+
+def test_linear_schedule_warms_up_then_reaches_zero_at_the_last_step() -> None:
+    rates = [linear_learning_rate(s, lr=2.0, warmup_steps=4, total_steps=10) for s in range(10)]
+    assert rates[:4] == pytest.approx([0.5, 1.0, 1.5, 2.0])
+    assert rates[4:] == pytest.approx([2 * (10 - s) / 6 for s in range(4, 10)])
+    assert linear_learning_rate(10, lr=2.0, warmup_steps=4, total_steps=10) == 0.0
+    no_warmup = [linear_learning_rate(s, lr=1.0, warmup_steps=0, total_steps=4) for s in range(4)]
+    assert no_warmup == pytest.approx([1.0, 0.75, 0.5, 0.25])
 
 
 @pytest.mark.parametrize(

@@ -50,6 +50,7 @@ from scratchformer.tokenizers.wordpiece_files import (
 )
 from scratchformer.train.optim import make_optimizer
 from scratchformer.train.precision import PRECISIONS, MixedPrecision, Precision
+from scratchformer.train.schedules import linear_learning_rate
 
 SMS_SPAM_MODEL = "minilm-sms-spam"
 """The name of chapter 8's fine-tuned spam classifier under :func:`model_dir`."""
@@ -193,9 +194,6 @@ def fine_tune(
         trained_parameters=sum(p.numel() for p in model.parameters() if p.requires_grad)
     )
     optimizer = make_optimizer(model, lr=config.lr, weight_decay=config.weight_decay)
-    schedule = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda step: min((step + 1) / warmup, (total - step) / max(1, total - warmup))
-    )
     order = torch.Generator().manual_seed(config.seed)
     amp = MixedPrecision(config.precision, device)
     start = time.perf_counter()
@@ -203,15 +201,17 @@ def fine_tune(
         with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
             torch.manual_seed(config.seed)  # dropout
             model.train()
-            for _ in range(config.epochs):
-                for b in torch.randperm(len(batches), generator=order).tolist():
+            for epoch in range(config.epochs):
+                for i, b in enumerate(torch.randperm(len(batches), generator=order).tolist()):
+                    step = epoch * len(batches) + i
+                    for group in optimizer.param_groups:
+                        group["lr"] = linear_learning_rate(step, config.lr, warmup, total)
                     rows = batches[b]
                     inputs = tokenizer.pad([encodings[i] for i in rows])
                     with amp.autocast():
                         logits = model(*(t.to(device) for t in inputs)).float()
                         loss = cross_entropy(logits, targets[rows].to(device))
                     amp.step(loss, optimizer, model.parameters(), grad_clip=None)
-                    schedule.step()
                     history.losses.append(loss.item())
     finally:
         word.requires_grad_(word_was_trainable)

@@ -19,6 +19,7 @@ import torch
 import torch.nn.functional as F
 
 from scratchformer.models.seq2seq import Seq2SeqConfig, Transformer
+from scratchformer.train.schedules import linear_learning_rate
 
 PAD_ID, BOS_ID, EOS_ID = 0, 1, 2
 N_SPECIAL = 3
@@ -187,29 +188,26 @@ def train_toy(model: Transformer, config: ToyTrainConfig = ToyTrainConfig()) -> 
             f"the model must use pad_id={PAD_ID} and a target vocabulary of at least "
             f"{config.data.vocab_size} ids; build it with toy_model_config()."
         )
-    torch.manual_seed(config.seed)
-    generator = torch.Generator().manual_seed(config.seed)
+    generator = torch.Generator().manual_seed(config.seed)  # the batches
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, betas=(0.9, 0.98))
-    peak_after = max(config.warmup, 1)
-    schedule = torch.optim.lr_scheduler.LambdaLR(
-        optimizer,
-        lambda step: min(
-            (step + 1) / peak_after, (config.steps - step) / (config.steps - config.warmup)
-        ),
-    )
     device = next(model.parameters()).device
     model.train()
     losses = []
-    for _ in range(config.steps):
-        batch = make_batch(config, config.batch_size, generator).to(device)
-        logits = model(batch.src, batch.tgt_in)
-        loss = F.cross_entropy(logits.flatten(0, 1), batch.tgt_out.flatten(), ignore_index=PAD_ID)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        optimizer.step()
-        schedule.step()
-        losses.append(loss.item())
+    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+        torch.manual_seed(config.seed)  # dropout; the caller's random state is left as it was
+        for step in range(config.steps):
+            for group in optimizer.param_groups:
+                group["lr"] = linear_learning_rate(step, config.lr, config.warmup, config.steps)
+            batch = make_batch(config, config.batch_size, generator).to(device)
+            logits = model(batch.src, batch.tgt_in)
+            loss = F.cross_entropy(
+                logits.flatten(0, 1), batch.tgt_out.flatten(), ignore_index=PAD_ID
+            )
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            optimizer.step()
+            losses.append(loss.item())
     return losses
 
 

@@ -4,7 +4,7 @@
   (chapter 10's GPT), cosine learning-rate schedule.
 * :mod:`scratchformer.train.seq2seq` — an encoder-decoder on sentence pairs (chapter 7's
   translator): length-bucketed batches, label smoothing, the 2017 warm-up schedule
-  (:mod:`scratchformer.train.schedule`), progress bar, atomic checkpoints
+  (:mod:`scratchformer.train.schedules`, where every schedule lives), progress bar, atomic checkpoints
   (:mod:`scratchformer.train.checkpoint`) that resume exactly.
 * :func:`make_optimizer` — AdamW without weight decay on biases and norms, for both.
 * :mod:`scratchformer.train.precision` — mixed precision (bfloat16, or float16 with a
@@ -21,14 +21,17 @@ from scratchformer.train.lm import (
     TrainConfig,
     TrainHistory,
     estimate_loss,
-    learning_rate,
     lm_loss,
     random_batch,
     split_ids,
     train_lm,
 )
 from scratchformer.train.optim import make_optimizer
-from scratchformer.train.schedule import noam_learning_rate
+from scratchformer.train.schedules import (
+    cosine_learning_rate,
+    linear_learning_rate,
+    noam_learning_rate,
+)
 from scratchformer.train.seq2seq import (
     EpochCallback,
     Seq2SeqHistory,
@@ -55,10 +58,11 @@ __all__ = [
     "average_epoch_weights",
     "average_weights",
     "best_weights_path",
+    "cosine_learning_rate",
     "epoch_weights_path",
     "estimate_loss",
     "evaluate_loss",
-    "learning_rate",
+    "linear_learning_rate",
     "lm_loss",
     "make_optimizer",
     "noam_learning_rate",

@@ -10,7 +10,7 @@ The recipe is the one GPT-2 and its descendants use, cut to what a laptop can ru
 * AdamW with decoupled weight decay on matrices (weights and embedding tables) only, not
   on biases or LayerNorm gains;
 * a learning rate that warms up linearly, then follows a cosine down to a floor
-  (:func:`learning_rate`);
+  (:func:`~scratchformer.train.schedules.cosine_learning_rate`);
 * gradient clipping to a maximum global norm;
 * every ``eval_every`` steps, the mean loss on a few fixed batches of each split
   (:func:`estimate_loss`).
@@ -33,6 +33,7 @@ from scratchformer.functional import cross_entropy
 from scratchformer.generate.lm import evaluating
 from scratchformer.train.optim import make_optimizer
 from scratchformer.train.precision import PRECISIONS, MixedPrecision, Precision
+from scratchformer.train.schedules import cosine_learning_rate
 
 
 @dataclass(frozen=True)
@@ -189,20 +190,6 @@ def random_batch(
     return windows[:, :-1], windows[:, 1:]
 
 
-def learning_rate(step: int, config: TrainConfig) -> float:
-    """Warm-up, then cosine decay: the learning rate at optimiser step ``step``.
-
-    Linear warm-up over the first ``warmup_steps`` steps, then a half cosine from ``lr``
-    to ``lr * min_lr_ratio`` over the remaining steps of ``config.steps``.
-    """
-    if step < config.warmup_steps:
-        return config.lr * (step + 1) / config.warmup_steps
-    decay_steps = max(config.steps - config.warmup_steps, 1)
-    done = min((step - config.warmup_steps) / decay_steps, 1.0)
-    floor = config.lr * config.min_lr_ratio
-    return floor + 0.5 * (config.lr - floor) * (1 + math.cos(math.pi * done))
-
-
 def lm_loss(model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     """Mean next-token cross-entropy (nats/token) of ``model`` on ``(batch, seq)`` windows.
 
@@ -294,7 +281,9 @@ def train_lm(
     evaluate(0)
     for step in range(config.steps):
         for group in optimizer.param_groups:
-            group["lr"] = learning_rate(step, config)
+            group["lr"] = cosine_learning_rate(
+                step, config.lr, config.warmup_steps, config.steps, config.min_lr_ratio
+            )
         inputs, targets = random_batch(train_ids, config.batch_size, config.block_size, generator)
         with amp.autocast():
             loss = lm_loss(model, inputs, targets)
@@ -314,7 +303,6 @@ __all__ = [
     "TrainConfig",
     "TrainHistory",
     "estimate_loss",
-    "learning_rate",
     "lm_loss",
     "random_batch",
     "split_ids",

@@ -4,7 +4,7 @@
   (:func:`~scratchformer.batching.length_buckets`), regrouped every epoch;
 * label-smoothed cross-entropy on the target tokens, padding ignored;
 * AdamW with ``betas=(0.9, 0.98)`` and the warm-up-then-``1/sqrt(step)`` learning rate
-  (:func:`~scratchformer.train.schedule.noam_learning_rate`);
+  (:func:`~scratchformer.train.schedules.noam_learning_rate`);
 * gradient clipping to a maximum global norm;
 * a progress bar with the loss and tokens/s, and the validation loss (plain
   cross-entropy, no smoothing) after every epoch;
@@ -50,7 +50,7 @@ from scratchformer.train.checkpoint import (
 )
 from scratchformer.train.optim import make_optimizer
 from scratchformer.train.precision import PRECISIONS, MixedPrecision, Precision
-from scratchformer.train.schedule import noam_learning_rate
+from scratchformer.train.schedules import noam_learning_rate
 
 
 @dataclass(frozen=True)
