@@ -2,8 +2,9 @@
 
 Agreement tasks (the notebook builds these in the open and compares with the package):
 
-* ``scratchformer.layers.FeedForward`` — ``fn(x, w1, b1, w2, b2)``, the ReLU block with
-  the given weights (``nn.Linear`` layout: ``w1`` ``(d_ff, d_model)``, ``w2`` ``(d_model, d_ff)``);
+* ``scratchformer.layers.FeedForward`` — ``fn(x, w1, b1, w2, b2)``, the ReLU block
+  ``relu(x W1 + b1) W2 + b2`` with the given weights in ``nn.Linear``'s layout, the
+  transposes: ``w1 = W1^T`` ``(d_ff, d_model)``, ``w2 = W2^T`` ``(d_model, d_ff)``;
 * ``scratchformer.layers.LayerNorm`` — ``fn(x, weight, bias, eps=...)``;
 * ``scratchformer.layers.Dropout`` — ``fn(x, p, training, generator)``: the package module
   run with the global random state set to ``generator``'s, so both draw the same numbers;
