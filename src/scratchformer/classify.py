@@ -34,7 +34,6 @@ from scratchformer.data.cache import cache_dir
 from scratchformer.data.sources import install_atomically
 from scratchformer.functional import cross_entropy, softmax
 from scratchformer.models.bert import BertForSequenceClassification
-from scratchformer.models.bert_hf import CONFIG_FILE
 from scratchformer.models.sentence_encoder import (
     SentenceEncoder,
     SentenceEncoderConfig,
@@ -51,6 +50,7 @@ from scratchformer.tokenizers.wordpiece_files import (
 from scratchformer.train.optim import make_optimizer
 from scratchformer.train.precision import PRECISIONS, MixedPrecision, Precision
 from scratchformer.train.schedules import linear_learning_rate
+from scratchformer.weights import CONFIG_FILE
 
 SMS_SPAM_MODEL = "minilm-sms-spam"
 """The name of chapter 8's fine-tuned spam classifier under :func:`model_dir`."""

@@ -15,9 +15,15 @@ Reading the tensors and copying them into a model, strictly, is the job of
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
+
+import torch
+from safetensors.torch import save_file
+
+CONFIG_FILE = "config.json"
+WEIGHTS_FILE = "model.safetensors"
 
 
 class HubUnreachableError(ConnectionError):
@@ -115,4 +121,23 @@ def _download_from_hub(name: str, files: Sequence[str]) -> str:
         ) from error
 
 
-__all__ = ["HubUnreachableError", "read_config", "resolve_pretrained"]
+def write_pretrained(
+    directory: str | Path, config: Mapping[str, Any], tensors: Mapping[str, torch.Tensor]
+) -> Path:
+    """Write a pretrained model in Hugging Face's format: ``config`` as ``config.json`` and
+    ``tensors`` as ``model.safetensors`` in ``directory`` (created if needed); returns it."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / CONFIG_FILE).write_text(json.dumps(config, indent=2), encoding="utf-8")
+    save_file({name: t.contiguous() for name, t in tensors.items()}, directory / WEIGHTS_FILE)
+    return directory
+
+
+__all__ = [
+    "CONFIG_FILE",
+    "WEIGHTS_FILE",
+    "HubUnreachableError",
+    "read_config",
+    "resolve_pretrained",
+    "write_pretrained",
+]

@@ -19,13 +19,11 @@ module translates both, so that :mod:`scratchformer.models.bert` can stay about 
 from __future__ import annotations
 
 import dataclasses
-import json
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
 import torch
-from safetensors.torch import save_file
 from torch import nn
 
 from scratchformer.checkpoints import (
@@ -38,10 +36,13 @@ from scratchformer.checkpoints import (
 )
 from scratchformer.layers import Activation
 from scratchformer.models.bert import BertConfig, BertForSequenceClassification, _Pretrained
-from scratchformer.weights import read_config, resolve_pretrained
-
-CONFIG_FILE = "config.json"
-WEIGHTS_FILE = "model.safetensors"
+from scratchformer.weights import (
+    CONFIG_FILE,
+    WEIGHTS_FILE,
+    read_config,
+    resolve_pretrained,
+    write_pretrained,
+)
 
 PretrainedT = TypeVar("PretrainedT", bound=_Pretrained)
 ClassifierT = TypeVar("ClassifierT", bound=BertForSequenceClassification)
@@ -291,26 +292,20 @@ def save_pretrained(
 ) -> Path:
     """Write ``model`` as ``config.json`` (plus ``extra_config``) and ``model.safetensors``,
     named by :data:`HF_NAMES`, into ``directory`` (created if needed); returns it."""
-    directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
     hf = {
         **config_to_hf(model.config),
         "architectures": [type(model).__name__],
         **(extra_config or {}),
     }
-    (directory / CONFIG_FILE).write_text(json.dumps(hf, indent=2), encoding="utf-8")
-    save_file(export_checkpoint(model, hf_rules(model)), directory / WEIGHTS_FILE)
-    return directory
+    return write_pretrained(directory, hf, export_checkpoint(model, hf_rules(model)))
 
 
 __all__ = [
-    "CONFIG_FILE",
     "HF_ACTIVATIONS",
     "HF_CONFIG_KEYS",
     "HF_NAMES",
     "HF_OPTIONAL",
     "HF_TIED_COPIES",
-    "WEIGHTS_FILE",
     "config_from_hf",
     "config_to_hf",
     "hf_rules",

@@ -12,13 +12,11 @@ among them) keep each block's causal mask as a buffer; none of these hold learne
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors.torch import save_file
 
 from scratchformer.checkpoints import (
     CheckpointError,
@@ -28,10 +26,13 @@ from scratchformer.checkpoints import (
     read_safetensors,
 )
 from scratchformer.models.gpt2 import GPT2, GPT2Config
-from scratchformer.weights import read_config, resolve_pretrained
-
-CONFIG_FILE = "config.json"
-WEIGHTS_FILE = "model.safetensors"
+from scratchformer.weights import (
+    CONFIG_FILE,
+    WEIGHTS_FILE,
+    read_config,
+    resolve_pretrained,
+    write_pretrained,
+)
 
 # The matrices OpenAI's Conv1D stores as (in, out): transposed into nn.Linear's (out, in).
 CONV1D_WEIGHTS = (
@@ -165,15 +166,8 @@ def load_pretrained(path_or_name: str | Path) -> GPT2:
 def save_pretrained(model: GPT2, directory: str | Path) -> Path:
     """Write ``model`` as ``config.json`` and ``model.safetensors`` (``GPT2Model``'s names,
     Conv1D layout) into ``directory`` (created if needed); returns it."""
-    directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
     hf = {**config_to_hf(model.config), "architectures": ["GPT2LMHeadModel"]}
-    (directory / CONFIG_FILE).write_text(json.dumps(hf, indent=2), encoding="utf-8")
-    tensors = {
-        name: t.contiguous() for name, t in export_checkpoint(model, hf_rules(model)).items()
-    }
-    save_file(tensors, directory / WEIGHTS_FILE)
-    return directory
+    return write_pretrained(directory, hf, export_checkpoint(model, hf_rules(model)))
 
 
 __all__ = [
