@@ -18,7 +18,7 @@ ifneq ($(wildcard ../shared/data/multi30k),)
 export SCRATCHFORMER_DATA_MIRROR ?= $(abspath ../shared/data)
 endif
 
-.PHONY: setup system book test unit notebooks outputs bench clean
+.PHONY: setup system book test unit lint notebooks outputs bench clean
 
 setup: $(STAMP) ## virtual environment, pinned dependencies, package (editable), corpora
 	$(BIN)/python -m scratchformer.data fetch
@@ -50,6 +50,11 @@ test: system setup ## unit tests + nbval of every notebook (quick profile) + boo
 
 unit: setup ## only the unit tests (fast: no notebooks, no book build)
 	$(TEST_ENV) SCRATCHFORMER_PROFILE=quick $(BIN)/python -m pytest -n $(JOBS) tests --ignore=tests/test_book.py
+
+lint: $(STAMP) ## ruff (lint and format) and mypy, as make test runs them (tests/test_lint.py)
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
+	$(BIN)/mypy
 
 notebooks: setup ## only the notebooks under nbval (quick profile)
 	$(TEST_ENV) SCRATCHFORMER_PROFILE=quick $(BIN)/python -m pytest -n $(JOBS) --dist loadfile \
