@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import torch
 
 from scratchformer.exercises import check
@@ -141,3 +143,170 @@ def test_masked_accuracy_accepts_a_loop_and_rejects_counting_every_position():
     assert quiet("ch08.masked_accuracy", loop)
     assert not quiet("ch08.masked_accuracy", every_position)
     assert not quiet("ch08.masked_accuracy", divides_by_every_position)
+
+
+# -- scratchformer.tokenizers.WordPiece.word_pieces -----------------------------------------
+
+
+def pieces_by_hand(word, vocab, *, shortest=False, keep_known_prefix=False):
+    """Greedy WordPiece written as a recursion (or with the two classic mistakes)."""
+    if not word:
+        return []
+    lengths = range(1, len(word) + 1) if shortest else range(len(word), 0, -1)
+    pieces, start = [], 0
+    while start < len(word):
+        prefix = "##" if start else ""
+        found = next((n for n in lengths if prefix + word[start : start + n] in vocab), None)
+        if found is None:
+            return [*pieces, "[UNK]"] if keep_known_prefix else ["[UNK]"]
+        pieces.append(prefix + word[start : start + found])
+        start += found
+        lengths = range(1, len(word) - start + 1) if shortest else range(len(word) - start, 0, -1)
+    return pieces
+
+
+def test_word_pieces_accepts_greedy_longest_match_and_rejects_near_misses():
+    name = "scratchformer.tokenizers.WordPiece.word_pieces"
+    assert quiet(name, pieces_by_hand)
+    assert not quiet(name, lambda w, v: pieces_by_hand(w, v, shortest=True))
+    assert not quiet(name, lambda w, v: pieces_by_hand(w, v, keep_known_prefix=True))
+    assert not quiet(name, lambda w, v: [p.removeprefix("##") for p in pieces_by_hand(w, v)])
+
+
+# -- BERT's modules -------------------------------------------------------------------------
+
+
+def embed(emb, input_ids, token_type_ids, generator, *, with_types=True, dropout=True):
+    seq = input_ids.shape[1]
+    x = emb.word.weight[input_ids] + emb.position.weight[:seq]
+    if with_types:
+        x = x + emb.token_type.weight[token_type_ids]
+    x = torch.nn.functional.layer_norm(
+        x, x.shape[-1:], emb.norm.weight, emb.norm.bias, emb.norm.eps
+    )
+    if dropout and emb.training:
+        keep = torch.rand(x.shape, generator=generator) >= emb.dropout.p
+        x = x * keep / (1 - emb.dropout.p)
+    return x
+
+
+def test_bert_embeddings_accepts_a_rewrite_and_rejects_missing_types_and_dropout():
+    name = "scratchformer.models.bert.BertEmbeddings"
+    assert quiet(name, embed)
+    assert not quiet(name, lambda *a: embed(*a, with_types=False))
+    assert not quiet(name, lambda *a: embed(*a, dropout=False))
+
+
+def test_mlm_head_and_pooler_accept_rewrites_and_reject_near_misses():
+    def head(module, hidden, word, *, norm=True, bias=True):
+        h = torch.nn.functional.linear(hidden, module.dense.weight, module.dense.bias)
+        h = torch.nn.functional.gelu(h) if module.activation == "gelu" else torch.relu(h)
+        if norm:
+            h = module.norm(h)
+        return h @ word.T + (module.bias if bias else 0)
+
+    assert quiet("scratchformer.models.bert.MaskedLMHead", head)
+    assert not quiet("scratchformer.models.bert.MaskedLMHead", lambda *a: head(*a, norm=False))
+    assert not quiet("scratchformer.models.bert.MaskedLMHead", lambda *a: head(*a, bias=False))
+
+    def pool(module, hidden, *, token=0):
+        return torch.tanh(module.dense(hidden[:, token]))
+
+    assert quiet("scratchformer.models.bert.BertPooler", pool)
+    assert not quiet("scratchformer.models.bert.BertPooler", lambda m, h: pool(m, h, token=-1))
+    assert not quiet("scratchformer.models.bert.BertPooler", lambda m, h: m.dense(h[:, 0]))
+
+
+def test_bert_model_accepts_the_pieces_wired_together_and_rejects_a_wrong_mask():
+    def forward(model, input_ids, attention_mask, token_type_ids, *, padding=None):
+        x = embed(model.embeddings, input_ids, token_type_ids, None)
+        mask = ~attention_mask if padding is None else padding
+        hidden = model.encoder(x, key_padding_mask=mask).hidden
+        return hidden, model.pooler(hidden)
+
+    assert quiet("scratchformer.models.bert.BertModel", forward)
+    assert not quiet(
+        "scratchformer.models.bert.BertModel",
+        lambda m, i, a, t: forward(m, i, a, t, padding=torch.zeros_like(a)),
+    )
+
+
+# -- scratchformer.classify.fine_tune -------------------------------------------------------
+
+
+def fine_tune_by_hand(model, tokenizer, texts, labels, config, *, shuffle=True, decay_all=False):
+    """fine_tune's loop written out (or with the batch order or the weight decay changed)."""
+    encodings = [tokenizer.encode_plus(text, max_len=config.max_len) for text in texts]
+    by_length = sorted(range(len(texts)), key=lambda i: len(encodings[i].ids))
+    batches = [
+        by_length[s : s + config.batch_size] for s in range(0, len(texts), config.batch_size)
+    ]
+    total = config.epochs * len(batches)
+    warmup = max(1, math.ceil(config.warmup_fraction * total))
+    model.bert.embeddings.word.weight.requires_grad_(not config.freeze_word_embeddings)
+    trained = [p for p in model.parameters() if p.requires_grad]
+    groups = [
+        {"params": [p for p in trained if p.ndim >= 2 or decay_all]},
+        {"params": [p for p in trained if p.ndim < 2 and not decay_all], "weight_decay": 0.0},
+    ]
+    optimizer = torch.optim.AdamW(groups, lr=config.lr, weight_decay=config.weight_decay)
+    schedule = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda step: min((step + 1) / warmup, (total - step) / max(1, total - warmup))
+    )
+    order = torch.Generator().manual_seed(config.seed)
+    losses = []
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(config.seed)
+        model.train()
+        for _ in range(config.epochs):
+            visit = torch.randperm(len(batches), generator=order).tolist()
+            for b in visit if shuffle else range(len(batches)):
+                ids, mask, types = tokenizer.pad([encodings[i] for i in batches[b]])
+                loss = torch.nn.functional.cross_entropy(
+                    model(ids, mask, types), labels[batches[b]]
+                )
+                optimizer.zero_grad()
+                loss.backward()
+                optimizer.step()
+                schedule.step()
+                losses.append(loss.item())
+    model.bert.embeddings.word.weight.requires_grad_(True)
+    return losses, model.state_dict()
+
+
+def test_fine_tune_accepts_the_loop_written_out_and_rejects_changed_recipes():
+    name = "scratchformer.classify.fine_tune"
+    assert quiet(name, fine_tune_by_hand)
+    assert not quiet(name, lambda *a: fine_tune_by_hand(*a, shuffle=False))
+    assert not quiet(name, lambda *a: fine_tune_by_hand(*a, decay_all=True))
+
+
+# -- ch08.fine_tune_steps -------------------------------------------------------------------
+
+
+def steps_by_hand(model, batches, lr, max_norm, *, zero=True, clip="before"):
+    """Gradient descent with clipping written out (or with the usual slips)."""
+    losses = []
+    for ids, mask, types, labels in batches:
+        loss = torch.nn.functional.cross_entropy(model(ids, mask, types), labels)
+        if zero:
+            for p in model.parameters():
+                p.grad = None
+        loss.backward()
+        if clip == "before":
+            torch.nn.utils.clip_grad_norm_(model.parameters(), max_norm)
+        with torch.no_grad():
+            for p in model.parameters():
+                p -= lr * p.grad
+        if clip == "after":
+            torch.nn.utils.clip_grad_norm_(model.parameters(), max_norm)
+        losses.append(loss.item())
+    return losses
+
+
+def test_fine_tune_steps_accepts_the_step_and_rejects_the_usual_slips():
+    name = "ch08.fine_tune_steps"
+    assert quiet(name, steps_by_hand)
+    assert not quiet(name, lambda *a: steps_by_hand(*a, zero=False))
+    assert not quiet(name, lambda *a: steps_by_hand(*a, clip="after"))
+    assert not quiet(name, lambda *a: steps_by_hand(*a, clip=None))

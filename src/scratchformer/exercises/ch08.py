@@ -2,28 +2,234 @@
 
 Agreement tasks (the notebook builds these in the open and compares with the package):
 
+* ``scratchformer.tokenizers.WordPiece.word_pieces`` — ``fn(word, vocab) -> pieces``: greedy
+  longest-match WordPiece of one word over a vocabulary (a set of strings holding
+  ``[UNK]``), with ``##`` continuation pieces and ``[UNK]`` for a word that cannot be cut;
 * ``scratchformer.mlm.mask_tokens`` — ``fn(input_ids, special_mask, mask_id, vocab_size,
   generator) -> (masked_ids, labels)``, the 80/10/10 rule with the draws in the order the
   module documents;
+* ``scratchformer.models.bert.BertEmbeddings`` — ``fn(embeddings, input_ids,
+  token_type_ids, generator) -> (batch, seq, d_model)``: a seeded module (in training mode
+  half of the time) whose weights the notebook combines itself; the package module runs
+  with the global random state set to ``generator``'s, so dropout draws the same numbers;
+* ``scratchformer.models.bert.MaskedLMHead`` — ``fn(head, hidden, word_embeddings) ->
+  (batch, seq, vocab)``;
+* ``scratchformer.models.bert.BertPooler`` — ``fn(pooler, hidden) -> (batch, d_model)``;
+* ``scratchformer.models.bert.BertModel`` — ``fn(model, input_ids, attention_mask,
+  token_type_ids) -> (hidden, pooled)`` on small seeded models in evaluation mode;
 * ``scratchformer.models.bert.mean_pool`` — ``fn(hidden, attention_mask)``, with bool or
   0/1 integer masks;
+* ``scratchformer.classify.fine_tune`` — ``fn(model, tokenizer, texts, labels, config) ->
+  (losses, state_dict)``: the losses of every step and the parameters after training, on
+  tiny seeded classifiers with dropout;
 * ``scratchformer.metrics.roc_auc`` — ``fn(y_true, scores) -> float`` on scores with ties.
 
-Exercise tasks: ``ch08.f1_score`` (F1 of the positive class from two label tensors) and
-``ch08.masked_accuracy`` (the share of selected positions a masked LM predicts right).
+Exercise tasks: ``ch08.f1_score`` (F1 of the positive class from two label tensors),
+``ch08.masked_accuracy`` (the share of selected positions a masked LM predicts right) and
+``ch08.fine_tune_steps`` (one gradient-descent step per batch, written out, with the
+gradients clipped; returns the losses).
 """
 
 from __future__ import annotations
 
-import torch
+from collections.abc import Callable
+from typing import Any, TypeVar
 
-from scratchformer.exercises.ch05 import coin
+import torch
+from torch import nn
+
+from scratchformer.classify import FineTuneConfig, fine_tune
+from scratchformer.exercises.ch05 import build_module, coin
 from scratchformer.exercises.core import Inputs, Task, random_int, register
+from scratchformer.functional import cross_entropy
 from scratchformer.metrics import precision_recall_f1, roc_auc
 from scratchformer.mlm import IGNORE_INDEX, mask_tokens, special_tokens_mask
-from scratchformer.models.bert import mean_pool
+from scratchformer.models import BertConfig, BertForSequenceClassification, BertModel, mean_pool
+from scratchformer.models.bert import BertEmbeddings, BertOutput, BertPooler, MaskedLMHead
+from scratchformer.tokenizers import WordPiece
+
+M = TypeVar("M", bound=nn.Module)
+
+SPECIALS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
+"""The special tokens of the small vocabularies drawn here (ids 0 to 4, BERT's names)."""
 
 # -- agreement tasks ----------------------------------------------------------------------
+
+
+def word_pieces_reference(word: str, vocab: set[str]) -> tuple[str, ...]:
+    """:meth:`WordPiece.word_pieces` of ``word`` over the vocabulary ``vocab``."""
+    tokens = list(SPECIALS) + sorted(vocab - set(SPECIALS))
+    return WordPiece(tokens).word_pieces(word)
+
+
+def _random_string(generator: torch.Generator, alphabet: str, low: int, high: int) -> str:
+    length = random_int(generator, low, high)
+    return "".join(alphabet[random_int(generator, 0, len(alphabet) - 1)] for _ in range(length))
+
+
+def _word_pieces_inputs(generator: torch.Generator) -> Inputs:
+    """A vocabulary of short pieces over a four-letter alphabet, with and without ``##``,
+    and a word that is cut into several pieces (or, now and then, cannot be)."""
+    alphabet = "abcd"
+    vocab = set(SPECIALS)
+    for _ in range(random_int(generator, 3, 12)):
+        piece = _random_string(generator, alphabet, 1, 3)
+        vocab.add(f"##{piece}" if coin(generator) else piece)
+    if coin(generator, 0.8):  # every single letter as a continuation: few unknown words
+        vocab.update(f"##{letter}" for letter in alphabet)
+    return (_random_string(generator, alphabet, 1, 9), vocab), {}
+
+
+def small_bert_config(generator: torch.Generator, **overrides: Any) -> BertConfig:
+    """A small random :class:`BertConfig` (1–2 layers, ``d_model`` 4–16, GELU or ReLU)."""
+    n_heads = random_int(generator, 1, 2)
+    values: dict[str, Any] = {
+        "vocab_size": random_int(generator, 6, 20),
+        "d_model": n_heads * random_int(generator, 2, 8),
+        "n_layers": random_int(generator, 1, 2),
+        "n_heads": n_heads,
+        "d_ff": random_int(generator, 4, 16),
+        "max_len": random_int(generator, 8, 16),
+        "n_token_types": random_int(generator, 1, 3),
+        "dropout": float([0.0, 0.1, 0.5][random_int(generator, 0, 2)]),
+        "activation": "gelu" if coin(generator, 0.75) else "relu",
+        "eps": float([1e-12, 1e-5][random_int(generator, 0, 1)]),
+    }
+    values.update(overrides)
+    return BertConfig(**values)
+
+
+def _ids_and_types(
+    generator: torch.Generator, config: BertConfig
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Random token ids and token types ``(batch, seq)`` that fit ``config``."""
+    batch, seq = random_int(generator, 1, 3), random_int(generator, 1, config.max_len)
+    ids = torch.randint(config.vocab_size, (batch, seq), generator=generator)
+    types = torch.randint(config.n_token_types, (batch, seq), generator=generator)
+    return ids, types
+
+
+def bert_embeddings_reference(
+    embeddings: BertEmbeddings,
+    input_ids: torch.Tensor,
+    token_type_ids: torch.Tensor,
+    generator: torch.Generator,
+) -> torch.Tensor:
+    """:class:`BertEmbeddings` run with the global random state set to ``generator``'s.
+
+    Its dropout draws ``torch.rand_like(x)``: a notebook version drawing
+    ``torch.rand(x.shape, generator=generator)`` sees the same numbers. The global random
+    state is restored afterwards. Returns ``(batch, seq, d_model)``.
+    """
+    with torch.random.fork_rng(devices=[]), torch.no_grad():
+        torch.set_rng_state(generator.get_state())
+        return embeddings(input_ids, token_type_ids)
+
+
+def _bert_embeddings_inputs(generator: torch.Generator) -> Inputs:
+    config = small_bert_config(generator, dropout=float([0.1, 0.5][random_int(generator, 0, 1)]))
+    embeddings = build_module(lambda: BertEmbeddings(config), generator)
+    embeddings.train(coin(generator))
+    ids, types = _ids_and_types(generator, config)
+    seeded = torch.Generator().manual_seed(random_int(generator, 0, 10_000))
+    return (embeddings, ids, types, seeded), {}
+
+
+def mlm_head_reference(
+    head: MaskedLMHead, hidden: torch.Tensor, word_embeddings: torch.Tensor
+) -> torch.Tensor:
+    """:class:`MaskedLMHead`: ``(batch, seq, d_model)`` and ``(vocab, d_model)`` ->
+    ``(batch, seq, vocab)``."""
+    with torch.no_grad():
+        return head(hidden, word_embeddings)
+
+
+def _module_and_hidden(
+    generator: torch.Generator, factory: Callable[[BertConfig], M]
+) -> tuple[BertConfig, M, torch.Tensor]:
+    """A small random config, ``factory(config)`` with random weights, and token vectors
+    ``(batch, seq, d_model)`` for it."""
+    config = small_bert_config(generator)
+    module = build_module(lambda: factory(config), generator)
+    shape = (random_int(generator, 1, 3), random_int(generator, 1, 6), config.d_model)
+    return config, module, torch.randn(shape, generator=generator)
+
+
+def _mlm_head_inputs(generator: torch.Generator) -> Inputs:
+    config, head, hidden = _module_and_hidden(generator, MaskedLMHead)
+    word = torch.randn(config.vocab_size, config.d_model, generator=generator)
+    return (head, hidden, word), {}
+
+
+def pooler_reference(pooler: BertPooler, hidden: torch.Tensor) -> torch.Tensor:
+    """:class:`BertPooler`: ``(batch, seq, d_model) -> (batch, d_model)``."""
+    with torch.no_grad():
+        return pooler(hidden)
+
+
+def _pooler_inputs(generator: torch.Generator) -> Inputs:
+    _, pooler, hidden = _module_and_hidden(generator, BertPooler)
+    return (pooler, hidden), {}
+
+
+def bert_model_reference(
+    model: BertModel,
+    input_ids: torch.Tensor,
+    attention_mask: torch.Tensor,
+    token_type_ids: torch.Tensor,
+) -> BertOutput:
+    """:class:`BertModel`'s ``(hidden (batch, seq, d_model), pooled (batch, d_model))``."""
+    with torch.no_grad():
+        return model(input_ids, attention_mask, token_type_ids)
+
+
+def _bert_model_inputs(generator: torch.Generator) -> Inputs:
+    config = small_bert_config(generator)
+    model = build_module(lambda: BertModel(config), generator)
+    ids, types = _ids_and_types(generator, config)
+    lengths = torch.randint(1, ids.shape[1] + 1, (ids.shape[0],), generator=generator)
+    attention_mask = torch.arange(ids.shape[1])[None, :] < lengths[:, None]
+    return (model, ids, attention_mask, types), {}
+
+
+def fine_tune_reference(
+    model: BertForSequenceClassification,
+    tokenizer: WordPiece,
+    texts: list[str],
+    labels: torch.Tensor,
+    config: FineTuneConfig,
+) -> tuple[list[float], dict[str, torch.Tensor]]:
+    """:func:`fine_tune`'s losses (one per step) and the model's parameters after it."""
+    history = fine_tune(model, tokenizer, texts, labels, config)
+    return history.losses, model.state_dict()
+
+
+TOY_WORDS = ("free", "cash", "prize", "call", "now", "win", "text", "me", "later", "home")
+_TOY_TOKENIZER = WordPiece([*SPECIALS, *TOY_WORDS, "##s", "!"])
+"""One small tokeniser for every fine-tuning input: the same object each time, so equal
+inputs compare equal."""
+
+
+def _fine_tune_inputs(generator: torch.Generator) -> Inputs:
+    config = small_bert_config(generator, vocab_size=_TOY_TOKENIZER.vocab_size, dropout=0.1)
+    model = build_module(lambda: BertForSequenceClassification(config), generator)
+    words = [*TOY_WORDS, "wins!", "unknown"]
+    n_texts = random_int(generator, 2, 9)
+    texts = [
+        " ".join(words[random_int(generator, 0, len(words) - 1)] for _ in range(length))
+        for length in torch.randint(1, 7, (n_texts,), generator=generator).tolist()
+    ]
+    labels = torch.randint(config.n_labels, (n_texts,), generator=generator)
+    fine_tune_config = FineTuneConfig(
+        epochs=random_int(generator, 1, 2),
+        batch_size=random_int(generator, 2, 4),
+        lr=float([1e-3, 1e-2][random_int(generator, 0, 1)]),
+        max_len=config.max_len,
+        freeze_word_embeddings=coin(generator, 0.75),
+        seed=random_int(generator, 0, 1_000),
+        precision="float32",
+    )
+    return (model, _TOY_TOKENIZER, texts, labels, fine_tune_config), {}
 
 
 def mask_tokens_reference(
@@ -97,6 +303,14 @@ def _roc_auc_inputs(generator: torch.Generator) -> Inputs:
 
 for _task in (
     Task(
+        name="scratchformer.tokenizers.WordPiece.word_pieces",
+        reference=word_pieces_reference,
+        make_inputs=_word_pieces_inputs,
+        hint="take the longest prefix of the rest of the word that is in the vocabulary "
+        "(spelled with '##' after the first piece), then continue after it; if no prefix "
+        "is in the vocabulary, the whole word is ['[UNK]'], not only the rest.",
+    ),
+    Task(
         name="scratchformer.mlm.mask_tokens",
         reference=mask_tokens_reference,
         make_inputs=_mask_tokens_inputs,
@@ -105,11 +319,51 @@ for _task in (
         "select a special position; labels are -100 wherever a token was not selected.",
     ),
     Task(
+        name="scratchformer.models.bert.BertEmbeddings",
+        reference=bert_embeddings_reference,
+        make_inputs=_bert_embeddings_inputs,
+        hint="add the word, position (0 .. seq - 1) and token-type vectors, apply LayerNorm "
+        "with the module's eps, gain and bias, then dropout only in training mode: keep where "
+        "torch.rand(x.shape, generator=generator) >= p and divide by 1 - p.",
+    ),
+    Task(
+        name="scratchformer.models.bert.MaskedLMHead",
+        reference=mlm_head_reference,
+        make_inputs=_mlm_head_inputs,
+        hint="dense, then the activation (head.activation), then LayerNorm (head.norm's gain, "
+        "bias and eps); the scores are the product with word_embeddings transposed, plus "
+        "head.bias.",
+    ),
+    Task(
+        name="scratchformer.models.bert.BertPooler",
+        reference=pooler_reference,
+        make_inputs=_pooler_inputs,
+        hint="read the first token's vector, hidden[:, 0], then the dense layer, then tanh.",
+    ),
+    Task(
+        name="scratchformer.models.bert.BertModel",
+        reference=bert_model_reference,
+        make_inputs=_bert_model_inputs,
+        hint="embeddings, then the encoder with key_padding_mask = ~attention_mask (True at "
+        "padding), then the pooler on the encoder's output; return (hidden, pooled).",
+    ),
+    Task(
         name="scratchformer.models.bert.mean_pool",
         reference=mean_pool_reference,
         make_inputs=_mean_pool_inputs,
         hint="sum the vectors of the real tokens only (multiply by the mask) and divide by the "
         "number of real tokens, not by seq.",
+    ),
+    Task(
+        name="scratchformer.classify.fine_tune",
+        reference=fine_tune_reference,
+        make_inputs=_fine_tune_inputs,
+        trials=10,
+        hint="batches: the texts sorted by length, cut every batch_size; each epoch visits them "
+        "in torch.randperm order from a generator seeded with config.seed; seed torch's global "
+        "generator with config.seed for dropout; AdamW with weight decay on matrices only; "
+        "before every step, the learning rate lr * min((step + 1) / warmup, (total - step) / "
+        "(total - warmup)).",
     ),
     Task(
         name="scratchformer.metrics.roc_auc",
@@ -166,6 +420,51 @@ def _masked_accuracy_inputs(generator: torch.Generator) -> Inputs:
     return (logits, labels.masked_fill(ignored, IGNORE_INDEX)), {}
 
 
+Batch = tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]
+"""``(input_ids, attention_mask, token_type_ids, labels)``: ``(batch, seq)`` three times and
+``(batch,)`` class indices."""
+
+
+def fine_tune_steps_reference(
+    model: nn.Module, batches: list[Batch], lr: float, max_norm: float
+) -> list[float]:
+    """One gradient-descent step per batch, written out: class scores ``(batch, n_labels)``,
+    mean cross-entropy, fresh gradients clipped to a total norm of at most ``max_norm``,
+    then ``p <- p - lr * grad`` for every parameter.
+
+    Returns the loss of every step (before its update), as floats.
+    """
+    losses = []
+    for input_ids, attention_mask, token_type_ids, labels in batches:
+        loss = cross_entropy(model(input_ids, attention_mask, token_type_ids), labels)
+        model.zero_grad()
+        loss.backward()
+        nn.utils.clip_grad_norm_(model.parameters(), max_norm)
+        with torch.no_grad():
+            for parameter in model.parameters():
+                if parameter.grad is not None:
+                    parameter.sub_(lr * parameter.grad)
+        losses.append(loss.item())
+    return losses
+
+
+def _fine_tune_steps_inputs(generator: torch.Generator) -> Inputs:
+    """A tiny seeded classifier without dropout, 2–3 batches, a learning rate large enough
+    that every step changes the next loss, and a ``max_norm`` that usually clips."""
+    config = small_bert_config(generator, dropout=0.0)
+    model = build_module(lambda: BertForSequenceClassification(config), generator)
+    batches = []
+    for _ in range(random_int(generator, 2, 3)):
+        ids, types = _ids_and_types(generator, config)
+        lengths = torch.randint(1, ids.shape[1] + 1, (ids.shape[0],), generator=generator)
+        attention_mask = torch.arange(ids.shape[1])[None, :] < lengths[:, None]
+        labels = torch.randint(config.n_labels, (ids.shape[0],), generator=generator)
+        batches.append((ids, attention_mask, types, labels))
+    lr = float([0.1, 0.5][random_int(generator, 0, 1)])
+    max_norm = float([0.05, 0.2, 1.0][random_int(generator, 0, 2)])
+    return (model, batches, lr, max_norm), {}
+
+
 for _task in (
     Task(
         name="ch08.f1_score",
@@ -180,6 +479,16 @@ for _task in (
         make_inputs=_masked_accuracy_inputs,
         hint="average only over positions whose label is not -100; compare the arg-max over "
         "the last (vocabulary) axis with the label.",
+    ),
+    Task(
+        name="ch08.fine_tune_steps",
+        reference=fine_tune_steps_reference,
+        make_inputs=_fine_tune_steps_inputs,
+        hint="for each batch: the mean cross-entropy of model(input_ids, attention_mask, "
+        "token_type_ids) with the labels; model.zero_grad() before loss.backward(); "
+        "clip_grad_norm_(model.parameters(), max_norm) after backward and before the "
+        "update; the update p -= lr * p.grad inside torch.no_grad(); return loss.item() of "
+        "every step.",
     ),
 ):
     register(_task)
