@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -11,14 +13,20 @@ import torch.nn.functional as torch_f
 
 from exercise_asserts import assert_rejected_with_hint
 from scratchformer.exercises import check, get_task
+from scratchformer.exercises.ch06 import each_batch, train_step_reference
+from scratchformer.layers import Decoder, Encoder
 from scratchformer.models.seq2seq import Seq2SeqConfig, Transformer
+from scratchformer.positional import sinusoidal_encoding
 from scratchformer.toy import (
     BOS_ID,
     EOS_ID,
     PAD_ID,
     ToyDataConfig,
+    ToyTrainConfig,
+    make_batch,
     make_copy_batch,
     make_reverse_batch,
+    train_toy,
 )
 from test_exercises_ch05 import all_inputs
 
@@ -87,6 +95,40 @@ def test_decoder_layer_inputs_cover_both_norm_placements_and_masks() -> None:
     assert any("tgt_key_padding_mask" in kwargs for _, kwargs in inputs)
 
 
+def test_transformer_inputs_cover_every_option_and_padding() -> None:
+    inputs = all_inputs("scratchformer.models.seq2seq.Transformer")
+    configs = [args[0] for args, _ in inputs]
+    for field in ("share_embeddings", "tie_output", "norm_first"):
+        assert {getattr(c, field) for c in configs} == {False, True}
+    assert {c.positional for c in configs} == {"learned", "sinusoidal"}
+    assert any((args[2] == PAD_ID).any() for args, _ in inputs), "some sources are padded"
+    assert any((args[3] == PAD_ID).any() for args, _ in inputs), "some targets are padded"
+
+
+def test_train_toy_inputs_cover_both_tasks_and_warm_ups() -> None:
+    configs = [args[1] for args, _ in all_inputs("scratchformer.toy.train_toy")]
+    assert {c.task for c in configs} == {"copy", "reverse"}
+    assert any(c.warmup == 0 for c in configs) and any(c.warmup > 0 for c in configs)
+
+
+def test_train_step_reference_is_one_step_of_train_toy() -> None:
+    """One step of ``train_toy`` (no warm-up: the full rate) on its first batch equals the
+    reference step on that batch: the same loss and the same parameters afterwards."""
+    data = ToyDataConfig(vocab_size=9, max_len=5)
+    config = ToyTrainConfig(task="reverse", data=data, steps=1, warmup=0, batch_size=8, seed=3)
+    torch.manual_seed(0)
+    packaged = Transformer(
+        Seq2SeqConfig(9, 9, max_len=6, d_model=16, n_heads=2, d_ff=32, dropout=0.0)
+    )
+    stepped = copy.deepcopy(packaged)
+    [expected] = train_toy(packaged, config)
+    batch = make_batch(config, config.batch_size, torch.Generator().manual_seed(config.seed))
+    [loss] = each_batch(train_step_reference, config.lr)(stepped, [(batch.src, batch.tgt_out)])
+    assert loss == pytest.approx(expected, abs=1e-6)
+    for (name, a), b in zip(packaged.state_dict().items(), stepped.state_dict().values()):
+        assert torch.allclose(a, b, atol=1e-6), name
+
+
 # -- correct rewrites pass, wrong solutions fail --------------------------------------------
 
 
@@ -148,6 +190,87 @@ def greedy_by_hand(
     return torch.tensor([r + [pad] * (width - len(r)) for r in rows])
 
 
+def transformer_by_hand(
+    config, state, src, tgt, *, scale=True, mask_source=True, target_positions=True
+):
+    """The encoder-decoder from its state dict: embeddings, positions and output projection
+    written with tensors, the package's stacks for the layers; the keywords switch on one
+    mistake each."""
+    d = config.d_model
+    with torch.device("meta"):
+        encoder, decoder = Encoder(config.encoder_config()), Decoder(config.decoder_config())
+    for name, stack in [("encoder", encoder), ("decoder", decoder)]:
+        prefix = f"{name}."
+        part = {k.removeprefix(prefix): v for k, v in state.items() if k.startswith(prefix)}
+        stack.load_state_dict(part, assign=True)
+        stack.eval()
+
+    def embed(side, ids, with_positions=True):
+        x = torch_f.embedding(ids, state[f"{side}_embedding.weight"])
+        x = x * math.sqrt(d) if scale else x
+        if not with_positions:
+            return x
+        if config.positional == "learned":
+            return x + state[f"{side}_positions.weight"][: ids.shape[1]]
+        return x + sinusoidal_encoding(ids.shape[1], d)
+
+    src_padding, tgt_padding = src == config.pad_id, tgt == config.pad_id
+    with torch.no_grad():
+        memory = encoder(embed("src", src), key_padding_mask=src_padding).hidden
+        hidden = decoder(
+            embed("tgt", tgt, target_positions),
+            memory,
+            tgt_key_padding_mask=tgt_padding,
+            memory_key_padding_mask=src_padding if mask_source else None,
+        ).hidden
+    return torch_f.linear(hidden, state["output.weight"], state["output.bias"])
+
+
+def train_toy_by_hand(model, config, *, warm_up=True, clip=True, data_seed_offset=0):
+    """train_toy's loop with a LambdaLR schedule and the global seed set directly; the
+    keywords switch on one mistake each."""
+    torch.manual_seed(config.seed)
+    generator = torch.Generator().manual_seed(config.seed + data_seed_offset)
+    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, betas=(0.9, 0.98))
+    steps, warmup = config.steps, config.warmup
+
+    def factor(step):
+        return min((step + 1) / max(warmup, 1), (steps - step) / (steps - warmup))
+
+    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, factor if warm_up else lambda _: 1.0)
+    model.train()
+    losses = []
+    for _ in range(steps):
+        batch = make_batch(config, config.batch_size, generator)
+        logits = model(batch.src, batch.tgt_in)
+        loss = torch_f.cross_entropy(logits.transpose(1, 2), batch.tgt_out, ignore_index=PAD_ID)
+        optimizer.zero_grad()
+        loss.backward()
+        if clip:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        optimizer.step()
+        schedule.step()
+        losses.append(loss.item())
+    return losses
+
+
+def train_step_by_hand(
+    model, optimizer, src, tgt_out, *, shift=True, zero_grad=True, padding=False
+):
+    """One step with the shift by padding, a per-token loss averaged by hand; the keywords
+    switch on one mistake each."""
+    tgt_in = torch_f.pad(tgt_out[:, :-1], (1, 0), value=BOS_ID) if shift else tgt_out
+    tgt_in = tgt_in.masked_fill(tgt_in == EOS_ID, PAD_ID)
+    per_token = torch_f.cross_entropy(model(src, tgt_in).transpose(1, 2), tgt_out, reduction="none")
+    loss = per_token.mean() if padding else per_token[tgt_out != PAD_ID].mean()
+    if zero_grad:
+        optimizer.zero_grad(set_to_none=False)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+    optimizer.step()
+    return loss.item()
+
+
 def shift_right_keeping_eos(tgt_out, bos_id, eos_id, pad_id):
     return torch_f.pad(tgt_out[:, :-1], (1, 0), value=bos_id)
 
@@ -181,6 +304,9 @@ def test_correct_rewrites_pass() -> None:
     assert check(
         "scratchformer.models.seq2seq.Transformer.greedy_decode", greedy_by_hand, verbose=False
     )
+    assert check("scratchformer.models.seq2seq.Transformer", transformer_by_hand, verbose=False)
+    assert check("scratchformer.toy.train_toy", train_toy_by_hand, verbose=False)
+    assert check("ch06.train_step", each_batch(train_step_by_hand), verbose=False)
     assert check(
         "ch06.shift_right",
         lambda t, bos, eos, pad: (
@@ -224,6 +350,33 @@ WRONG_SOLUTIONS: list[tuple[str, Callable[..., Any]]] = [
         "scratchformer.models.seq2seq.Transformer.greedy_decode",
         _with(greedy_by_hand, "src_unmasked", mask_source=False),
     ),
+    (
+        "scratchformer.models.seq2seq.Transformer",
+        _with(transformer_by_hand, "embeddings_not_scaled", scale=False),
+    ),
+    (
+        "scratchformer.models.seq2seq.Transformer",
+        _with(transformer_by_hand, "source_padding_seen_by_cross_attention", mask_source=False),
+    ),
+    (
+        "scratchformer.models.seq2seq.Transformer",
+        _with(transformer_by_hand, "no_target_positions", target_positions=False),
+    ),
+    ("scratchformer.toy.train_toy", _with(train_toy_by_hand, "constant_lr", warm_up=False)),
+    ("scratchformer.toy.train_toy", _with(train_toy_by_hand, "no_clipping", clip=False)),
+    (
+        "scratchformer.toy.train_toy",
+        _with(train_toy_by_hand, "other_batches", data_seed_offset=1),
+    ),
+    ("ch06.train_step", each_batch(_with(train_step_by_hand, "no_shift_right", shift=False))),
+    (
+        "ch06.train_step",
+        each_batch(_with(train_step_by_hand, "no_zero_grad", zero_grad=False)),
+    ),
+    (
+        "ch06.train_step",
+        each_batch(_with(train_step_by_hand, "padding_in_the_loss", padding=True)),
+    ),
     ("ch06.shift_right", shift_right_keeping_eos),
     ("ch06.shift_right", shift_left),
     ("ch06.shift_right", shift_right_growing),
@@ -238,3 +391,22 @@ WRONG_SOLUTIONS: list[tuple[str, Callable[..., Any]]] = [
 )
 def test_wrong_solution_is_rejected_with_hint(name: str, wrong: Callable[..., Any]) -> None:
     assert_rejected_with_hint(name, wrong)
+
+
+def test_each_batch_lets_the_check_see_a_step_not_written_yet() -> None:
+    def train_step(model, optimizer, src, tgt_out): ...  # your code here
+
+    def forgets_to_return(model, optimizer, src, tgt_out):
+        train_step_by_hand(model, optimizer, src, tgt_out)
+
+    for step in (train_step, forgets_to_return):
+        result = check("ch06.train_step", each_batch(step), verbose=False)
+        assert not result.passed and "not written yet" in result.message
+
+
+def test_each_batch_accepts_a_step_that_returns_the_loss_tensor() -> None:
+    def returns_tensor(model, optimizer, src, tgt_out):
+        loss = torch.tensor(train_step_by_hand(model, optimizer, src, tgt_out), requires_grad=True)
+        return loss * 1.0
+
+    assert check("ch06.train_step", each_batch(returns_tensor), verbose=False)
