@@ -470,25 +470,47 @@ for _task in (
         name="ch08.f1_score",
         reference=f1_score_reference,
         make_inputs=_f1_score_inputs,
-        hint="count TP, FP and FN for class 1; F1 = 2TP / (2TP + FP + FN), and return 0.0 "
-        "when there is no positive example and no positive prediction.",
+        hint="F1 is built from three counts of class 1 (true positives, false positives, false "
+        "negatives); mind the case where all three are zero.",
+        more_hints=(
+            (
+                "F1 = 2TP / (2TP + FP + FN), the harmonic mean of precision and recall without their "
+                "0/0 cases; return 0.0 when TP + FP + FN == 0."
+            ),
+        ),
     ),
     Task(
         name="ch08.masked_accuracy",
         reference=masked_accuracy_reference,
         make_inputs=_masked_accuracy_inputs,
-        hint="average only over positions whose label is not -100; compare the arg-max over "
-        "the last (vocabulary) axis with the label.",
+        hint="only the positions that were selected for the loss count: which labels mark the "
+        "others?",
+        more_hints=(
+            (
+                "keep the positions whose label is not -100 (IGNORE_INDEX); compare the arg-max over "
+                "the last (vocabulary) axis with the label there, and average over those positions "
+                "only."
+            ),
+        ),
     ),
     Task(
         name="ch08.fine_tune_steps",
         reference=fine_tune_steps_reference,
         make_inputs=_fine_tune_steps_inputs,
-        hint="for each batch: the mean cross-entropy of model(input_ids, attention_mask, "
-        "token_type_ids) with the labels; model.zero_grad() before loss.backward(); "
-        "clip_grad_norm_(model.parameters(), max_norm) after backward and before the "
-        "update; the update p -= lr * p.grad inside torch.no_grad(); return loss.item() of "
-        "every step.",
+        hint="one step per batch: loss, gradients, clipping, update. Check the order of the four, "
+        "and that every step starts from fresh gradients.",
+        more_hints=(
+            (
+                "backward adds to .grad: clear it (model.zero_grad()) before loss.backward(); clip "
+                "with torch.nn.utils.clip_grad_norm_(model.parameters(), max_norm) after backward "
+                "and before the update."
+            ),
+            (
+                "per batch: loss = mean cross-entropy of model(input_ids, attention_mask, "
+                "token_type_ids) with labels; model.zero_grad(); loss.backward(); clip_grad_norm_; "
+                "then p -= lr * p.grad for every parameter inside torch.no_grad(); keep loss.item()."
+            ),
+        ),
     ),
 ):
     register(_task)
