@@ -72,15 +72,27 @@ EXERCISE_TASKS = [
         name="ch04.offset_matrix",
         reference=relative_offset_matrix,
         make_inputs=_offset_matrix_inputs,
-        hint="block i (rows and columns 2i, 2i+1) is [[cos(k w_i), sin(k w_i)], "
-        "[-sin(k w_i), cos(k w_i)]]: expand sin(a + b) and cos(a + b) to see the signs.",
+        hint="expand sin(a + b) and cos(a + b) with a = pos w_i and b = k w_i: each (sin, cos) "
+        "pair mixes only with itself, so M_k is block-diagonal.",
+        more_hints=(
+            (
+                "block i (rows and columns 2i, 2i+1) is [[cos(k w_i), sin(k w_i)], "
+                "[-sin(k w_i), cos(k w_i)]]: expand sin(a + b) and cos(a + b) to see the signs."
+            ),
+        ),
     ),
     Task(
         name="ch04.rotary",
         reference=rotary_reference,
         make_inputs=_rotary_inputs,
-        hint="the angle of pair i at position p is p * w_i with w_i = 1 / 10000^(2i / d_model); "
-        "pairs are neighbouring features (2i, 2i+1), not the two halves of the vector.",
+        hint="each pair of neighbouring features turns like a 2-D vector, by an angle that grows "
+        "with the position and is smaller for later pairs.",
+        more_hints=(
+            (
+                "the angle of pair i at position p is p * w_i with w_i = 1 / 10000^(2i / d_model); "
+                "pairs are neighbouring features (2i, 2i+1), not the two halves of the vector."
+            ),
+        ),
     ),
 ]
 

@@ -374,25 +374,43 @@ EXERCISE_TASKS = [
         name="ch06.shift_right",
         reference=shift_right_reference,
         make_inputs=_shift_right_inputs,
-        hint="put bos_id in front and drop the last column; the EOS token then sits at an input "
-        "position that predicts nothing, so replace it with pad_id.",
+        hint="the input at position t is the label of position t - 1, and position 0 holds "
+        "bos_id; which label is never needed as an input?",
+        more_hints=(
+            (
+                "put bos_id in front and drop the last column; the EOS token then sits at an input "
+                "position that predicts nothing, so replace it with pad_id."
+            ),
+        ),
     ),
     Task(
         name="ch06.parameter_count",
         reference=parameter_count_reference,
         make_inputs=_parameter_count_inputs,
-        hint="count embeddings once when shared, no output matrix when tied (its bias still "
-        "counts), learned positions only for positional='learned', 3 LayerNorms per decoder "
-        "layer, and one final LayerNorm per stack when norm_first.",
+        hint="count one kind of block at a time (an attention block, a feed-forward block, a "
+        "LayerNorm), then ask which tables are shared or tied and which stacks end in a norm.",
+        more_hints=(
+            (
+                "count embeddings once when shared, no output matrix when tied (its bias still "
+                "counts), learned positions only for positional='learned', 3 LayerNorms per decoder "
+                "layer, and one final LayerNorm per stack when norm_first."
+            ),
+        ),
     ),
     Task(
         name="ch06.train_step",
         reference=each_batch(train_step_reference),
         make_inputs=_train_step_inputs,
         trials=10,
-        hint="feed the decoder tgt_out shifted right (BOS first, EOS turned into padding), take "
-        "the cross-entropy of the logits against tgt_out ignoring padding, clear the old "
-        "gradients before backward, clip the gradient norm to 1, then step the optimizer.",
+        hint="compare with the step written out in the chapter: what is the decoder's input, "
+        "which labels count in the loss, and what happens to the previous step's gradients?",
+        more_hints=(
+            (
+                "feed the decoder tgt_out shifted right (BOS first, EOS turned into padding), take "
+                "the cross-entropy of the logits against tgt_out ignoring padding, clear the old "
+                "gradients before backward, clip the gradient norm to 1, then step the optimizer."
+            ),
+        ),
     ),
 ]
 
