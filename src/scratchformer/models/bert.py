@@ -31,7 +31,6 @@ published BERTs). Evaluation mode has no dropout at all.
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -442,26 +441,6 @@ class BertForSequenceClassification(_Pretrained):
         from scratchformer.models.bert_hf import load_classifier
 
         return load_classifier(cls, path_or_name, new_head=new_head, n_labels=n_labels)
-
-
-# Transitional (issue 13): names that moved out of this module, still importable from it
-# until chapters 8 and 9 import them from their new modules. Remove this table and
-# __getattr__ then.
-_MOVED: dict[str, str] = {
-    "HF_OPTIONAL": "scratchformer.models.bert_hf",
-    "hf_rules": "scratchformer.models.bert_hf",
-    "SentenceEncoder": "scratchformer.models.sentence_encoder",
-    "SentenceEncoderConfig": "scratchformer.models.sentence_encoder",
-    "l2_normalize": "scratchformer.models.sentence_encoder",
-    "load_wordpiece": "scratchformer.tokenizers.wordpiece_files",
-}
-
-
-def __getattr__(name: str) -> Any:
-    """A moved name, from its new module (see ``_MOVED``)."""
-    if name in _MOVED:
-        return getattr(importlib.import_module(_MOVED[name]), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 __all__ = [
