@@ -10,15 +10,11 @@ import torch
 import transformers
 
 from scratchformer.checkpoints import CheckpointError
-from scratchformer.classify import (
-    FineTuneConfig,
-    TextClassifier,
-    fine_tune,
-    model_dir,
-)
+from scratchformer.classify import TextClassifier, model_dir
 from scratchformer.models.bert import BertModel
 from scratchformer.models.sentence_encoder import SentenceEncoder, SentenceEncoderConfig
 from scratchformer.tokenizers import WordPiece, WordPieceConfig, load_wordpiece, save_wordpiece
+from scratchformer.train import FineTuneConfig, fine_tune
 from tiny_bert import SPAMMY, TEXTS, VOCAB, tiny_classifier
 
 FAST = FineTuneConfig(epochs=40, batch_size=4, lr=1e-2, max_len=24)

@@ -14,13 +14,20 @@ import pytest
 import torch
 from torch import nn
 
-from scratchformer.classify import FineTuneConfig, fine_tune
 from scratchformer.config import device_of
 from scratchformer.generate import GenerationConfig, generate, greedy_search
 from scratchformer.models.gpt2 import GPT2, GPT2Config
 from scratchformer.models.seq2seq import Seq2SeqConfig, Transformer
-from scratchformer.toy import ToyDataConfig, ToyTrainConfig, toy_model_config, train_toy
-from scratchformer.train import Seq2SeqTrainConfig, TrainConfig, train_lm, train_seq2seq
+from scratchformer.toy import ToyDataConfig, ToyTrainConfig, toy_model_config
+from scratchformer.train import (
+    FineTuneConfig,
+    Seq2SeqTrainConfig,
+    TrainConfig,
+    fine_tune,
+    train_lm,
+    train_seq2seq,
+    train_toy,
+)
 from tiny_bert import SPAMMY, TEXTS, tiny_classifier
 
 

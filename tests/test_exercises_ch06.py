@@ -26,8 +26,8 @@ from scratchformer.toy import (
     make_batch,
     make_copy_batch,
     make_reverse_batch,
-    train_toy,
 )
+from scratchformer.train import train_toy
 from test_exercises_ch05 import all_inputs
 
 # -- the references mean what they say ------------------------------------------------------
@@ -106,7 +106,7 @@ def test_transformer_inputs_cover_every_option_and_padding() -> None:
 
 
 def test_train_toy_inputs_cover_both_tasks_and_warm_ups() -> None:
-    configs = [args[1] for args, _ in all_inputs("scratchformer.toy.train_toy")]
+    configs = [args[1] for args, _ in all_inputs("scratchformer.train.train_toy")]
     assert {c.task for c in configs} == {"copy", "reverse"}
     assert any(c.warmup == 0 for c in configs) and any(c.warmup > 0 for c in configs)
 
@@ -305,7 +305,7 @@ def test_correct_rewrites_pass() -> None:
         "scratchformer.models.seq2seq.Transformer.greedy_decode", greedy_by_hand, verbose=False
     )
     assert check("scratchformer.models.seq2seq.Transformer", transformer_by_hand, verbose=False)
-    assert check("scratchformer.toy.train_toy", train_toy_by_hand, verbose=False)
+    assert check("scratchformer.train.train_toy", train_toy_by_hand, verbose=False)
     assert check("ch06.train_step", each_batch(train_step_by_hand), verbose=False)
     assert check(
         "ch06.shift_right",
@@ -362,10 +362,10 @@ WRONG_SOLUTIONS: list[tuple[str, Callable[..., Any]]] = [
         "scratchformer.models.seq2seq.Transformer",
         _with(transformer_by_hand, "no_target_positions", target_positions=False),
     ),
-    ("scratchformer.toy.train_toy", _with(train_toy_by_hand, "constant_lr", warm_up=False)),
-    ("scratchformer.toy.train_toy", _with(train_toy_by_hand, "no_clipping", clip=False)),
+    ("scratchformer.train.train_toy", _with(train_toy_by_hand, "constant_lr", warm_up=False)),
+    ("scratchformer.train.train_toy", _with(train_toy_by_hand, "no_clipping", clip=False)),
     (
-        "scratchformer.toy.train_toy",
+        "scratchformer.train.train_toy",
         _with(train_toy_by_hand, "other_batches", data_seed_offset=1),
     ),
     ("ch06.train_step", each_batch(_with(train_step_by_hand, "no_shift_right", shift=False))),

@@ -231,7 +231,7 @@ def test_bert_model_accepts_the_pieces_wired_together_and_rejects_a_wrong_mask()
     )
 
 
-# -- scratchformer.classify.fine_tune -------------------------------------------------------
+# -- scratchformer.train.fine_tune -------------------------------------------------------
 
 
 def fine_tune_by_hand(model, tokenizer, texts, labels, config, *, shuffle=True, decay_all=False):
@@ -275,7 +275,7 @@ def fine_tune_by_hand(model, tokenizer, texts, labels, config, *, shuffle=True, 
 
 
 def test_fine_tune_accepts_the_loop_written_out_and_rejects_changed_recipes():
-    name = "scratchformer.classify.fine_tune"
+    name = "scratchformer.train.fine_tune"
     assert quiet(name, fine_tune_by_hand)
     assert not quiet(name, lambda *a: fine_tune_by_hand(*a, shuffle=False))
     assert not quiet(name, lambda *a: fine_tune_by_hand(*a, decay_all=True))

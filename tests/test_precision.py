@@ -9,9 +9,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from scratchformer.classify import FineTuneConfig
 from scratchformer.models.gpt2 import GPT2, GPT2Config
-from scratchformer.train import Seq2SeqTrainConfig, TrainConfig, train_lm
+from scratchformer.train import FineTuneConfig, Seq2SeqTrainConfig, TrainConfig, train_lm
 from scratchformer.train.precision import MixedPrecision, autocast_dtype
 
 CPU = torch.device("cpu")

@@ -18,8 +18,8 @@ from scratchformer.toy import (
     make_reverse_batch,
     sequence_accuracy,
     toy_model_config,
-    train_toy,
 )
+from scratchformer.train import train_toy
 
 
 def unpadded(row: torch.Tensor) -> list[int]:

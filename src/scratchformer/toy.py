@@ -1,4 +1,6 @@
-"""Toy sequence-to-sequence tasks (copy, reverse) and a minimal trainer for them.
+"""Toy sequence-to-sequence tasks (copy, reverse): their data, model size and run settings.
+
+(Training on them is :func:`scratchformer.train.train_toy`'s job.)
 
 Random strings of symbols are cheap, infinite and have a known answer, so they show in
 seconds whether a :class:`~scratchformer.models.Transformer` can learn to move
@@ -19,7 +21,6 @@ import torch
 import torch.nn.functional as F
 
 from scratchformer.models.seq2seq import Seq2SeqConfig, Transformer
-from scratchformer.train.schedules import linear_learning_rate
 
 PAD_ID, BOS_ID, EOS_ID = 0, 1, 2
 N_SPECIAL = 3
@@ -140,7 +141,7 @@ def toy_model_config(data: ToyDataConfig = ToyDataConfig(), **overrides: object)
 
 @dataclass(frozen=True)
 class ToyTrainConfig:
-    """How :func:`train_toy` trains.
+    """A run on a toy task, as :func:`scratchformer.train.train_toy` trains it.
 
     Attributes:
         task: ``"copy"`` or ``"reverse"``.
@@ -176,41 +177,6 @@ def make_batch(config: ToyTrainConfig, batch_size: int, generator: torch.Generat
     return MAKERS[config.task](batch_size, config.data, generator)
 
 
-def train_toy(model: Transformer, config: ToyTrainConfig = ToyTrainConfig()) -> list[float]:
-    """Train ``model`` on a toy task with teacher forcing; return the loss of every step.
-
-    The loss is the mean cross-entropy of predicting ``tgt_out`` from ``(src, tgt_in)``,
-    ignoring padding. Batches go to the model's device (CPU or GPU). Leaves the model in
-    training mode.
-    """
-    if model.config.pad_id != PAD_ID or model.config.tgt_vocab_size < config.data.vocab_size:
-        raise ValueError(
-            f"the model must use pad_id={PAD_ID} and a target vocabulary of at least "
-            f"{config.data.vocab_size} ids; build it with toy_model_config()."
-        )
-    generator = torch.Generator().manual_seed(config.seed)  # the batches
-    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, betas=(0.9, 0.98))
-    device = next(model.parameters()).device
-    model.train()
-    losses = []
-    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
-        torch.manual_seed(config.seed)  # dropout; the caller's random state is left as it was
-        for step in range(config.steps):
-            for group in optimizer.param_groups:
-                group["lr"] = linear_learning_rate(step, config.lr, config.warmup, config.steps)
-            batch = make_batch(config, config.batch_size, generator).to(device)
-            logits = model(batch.src, batch.tgt_in)
-            loss = F.cross_entropy(
-                logits.flatten(0, 1), batch.tgt_out.flatten(), ignore_index=PAD_ID
-            )
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-            optimizer.step()
-            losses.append(loss.item())
-    return losses
-
-
 def sequence_accuracy(model: Transformer, batch: ToyBatch) -> float:
     """Fraction of rows that :meth:`Transformer.greedy_decode` gets exactly right (EOS included)."""
     batch = batch.to(next(model.parameters()).device)
@@ -237,5 +203,4 @@ __all__ = [
     "make_reverse_batch",
     "sequence_accuracy",
     "toy_model_config",
-    "train_toy",
 ]

@@ -12,7 +12,7 @@ Agreement tasks (the notebook builds these in the open and compares with the pac
 * ``scratchformer.models.seq2seq.Transformer.greedy_decode`` — ``fn(model, src, max_len,
   bos_id, eos_id)`` on small seeded, untrained models whose end-of-sequence bias varies, so
   rows stop at different steps;
-* ``scratchformer.toy.train_toy`` — ``fn(model, config)``: the notebook's training loop,
+* ``scratchformer.train.train_toy`` — ``fn(model, config)``: the notebook's training loop,
   which must return the same loss at every step as the package's for the same model and
   :class:`~scratchformer.toy.ToyTrainConfig` (a loss at step ``t`` depends on every update
   before it, so equal losses mean equal updates).
@@ -50,8 +50,8 @@ from scratchformer.toy import (
     ToyDataConfig,
     ToyTrainConfig,
     toy_model_config,
-    train_toy,
 )
+from scratchformer.train import train_toy
 
 Batches = list[tuple[torch.Tensor, torch.Tensor]]
 TrainStep = Callable[[Transformer, torch.optim.Optimizer, torch.Tensor, torch.Tensor], float]
@@ -281,7 +281,7 @@ def train_step_reference(
     The decoder input is ``tgt_out`` shifted right behind BOS; the loss is the mean
     cross-entropy over the non-padding labels; the gradients are cleared before the backward
     pass (they would otherwise add up over steps), clipped to a total norm of 1, and the
-    optimiser takes its step: exactly one step of :func:`~scratchformer.toy.train_toy`.
+    optimiser takes its step: exactly one step of :func:`~scratchformer.train.train_toy`.
     """
     pad_id = model.config.pad_id
     tgt_in = shift_right_reference(tgt_out, BOS_ID, EOS_ID, pad_id)
@@ -358,7 +358,7 @@ AGREEMENT_TASKS = [
         "max_len tokens, and drop the BOS column.",
     ),
     Task(
-        name="scratchformer.toy.train_toy",
+        name="scratchformer.train.train_toy",
         reference=train_toy,
         make_inputs=_train_toy_inputs,
         trials=10,

@@ -19,7 +19,7 @@ Agreement tasks (the notebook builds these in the open and compares with the pac
   token_type_ids) -> (hidden, pooled)`` on small seeded models in evaluation mode;
 * ``scratchformer.models.bert.mean_pool`` — ``fn(hidden, attention_mask)``, with bool or
   0/1 integer masks;
-* ``scratchformer.classify.fine_tune`` — ``fn(model, tokenizer, texts, labels, config) ->
+* ``scratchformer.train.fine_tune`` — ``fn(model, tokenizer, texts, labels, config) ->
   (losses, state_dict)``: the losses of every step and the parameters after training, on
   tiny seeded classifiers with dropout;
 * ``scratchformer.metrics.roc_auc`` — ``fn(y_true, scores) -> float`` on scores with ties.
@@ -38,7 +38,6 @@ from typing import Any, TypeVar
 import torch
 from torch import nn
 
-from scratchformer.classify import FineTuneConfig, fine_tune
 from scratchformer.exercises.ch05 import build_module, coin
 from scratchformer.exercises.core import Inputs, Task, random_int, register
 from scratchformer.functional import cross_entropy
@@ -47,6 +46,7 @@ from scratchformer.mlm import IGNORE_INDEX, mask_tokens, special_tokens_mask
 from scratchformer.models import BertConfig, BertForSequenceClassification, BertModel, mean_pool
 from scratchformer.models.bert import BertEmbeddings, BertOutput, BertPooler, MaskedLMHead
 from scratchformer.tokenizers import WordPiece
+from scratchformer.train import FineTuneConfig, fine_tune
 
 M = TypeVar("M", bound=nn.Module)
 
@@ -355,7 +355,7 @@ for _task in (
         "number of real tokens, not by seq.",
     ),
     Task(
-        name="scratchformer.classify.fine_tune",
+        name="scratchformer.train.fine_tune",
         reference=fine_tune_reference,
         make_inputs=_fine_tune_inputs,
         trials=10,
