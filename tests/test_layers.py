@@ -137,6 +137,22 @@ def test_dropout_scales_kept_units_and_preserves_the_mean() -> None:
     assert abs(y.mean().item() - x.mean().item()) < 0.01 * x.mean().item()
 
 
+def test_dropout_equals_torchs_fused_dropout_given_the_same_mask(monkeypatch) -> None:
+    """The package's GPT-2 uses ``nn.Dropout`` (one fused kernel) where chapter 5 teaches
+    this module: same kept units, same scaling, so the two differ only in which random
+    numbers they draw."""
+    torch.manual_seed(0)
+    p = 0.3
+    x = torch.rand(400, 500) + 0.5
+    fused = nn.Dropout(p).train()(x)
+    keep = fused != 0
+    assert abs(1 - keep.float().mean().item() - p) < 0.005  # torch drops a share p too
+    # Ours keeps a unit where its uniform draw is >= p: hand it draws that keep exactly torch's.
+    monkeypatch.setattr(torch, "rand_like", lambda t: keep.to(t.dtype))
+    # (torch multiplies by 1 / (1 - p), we divide by 1 - p: the last bit may differ)
+    torch.testing.assert_close(Dropout(p).train()(x), fused)
+
+
 def test_dropout_rejects_bad_probability() -> None:
     with pytest.raises(ValueError, match=r"\[0, 1\), got 1.5"):
         Dropout(1.5)
