@@ -126,3 +126,31 @@ def test_train_lm_learns_a_repeating_pattern() -> None:
     assert history.val_loss[-1] < 0.2 < history.val_loss[0]
     assert history.best_val_loss == min(history.val_loss)
     assert not model.training
+
+
+def test_compiled_training_takes_the_same_steps(monkeypatch) -> None:
+    """``compile=True`` runs the steps through ``torch.compile`` (here with its ``eager``
+    backend, which traces the model without generating code, so the test stays fast):
+    the same losses and weights as the plain run, and the model keeps its own names."""
+    real_compile = torch.compile
+    compiled: list[torch.nn.Module] = []
+
+    def eager_compile(model: torch.nn.Module):
+        compiled.append(model)
+        return real_compile(model, backend="eager")
+
+    monkeypatch.setattr(torch, "compile", eager_compile)
+    ids = torch.tensor([0, 1, 2, 3, 4] * 80)
+    runs = []
+    for compile_steps in (False, True):
+        torch.manual_seed(0)
+        model = GPT2(GPT2Config.named("gpt2-tiny", vocab_size=5, max_len=16, dropout=0.0))
+        config = TrainConfig(steps=6, batch_size=4, block_size=8, eval_every=3, eval_batches=1,
+                             compile=compile_steps)  # fmt: skip
+        runs.append((train_lm(model, ids[:300], ids[300:], config), model))
+    (plain, plain_model), (fast, fast_model) = runs
+    assert compiled == [fast_model]
+    assert fast.val_loss == pytest.approx(plain.val_loss, rel=1e-5)
+    assert fast_model.state_dict().keys() == plain_model.state_dict().keys()
+    for name, tensor in fast_model.state_dict().items():
+        torch.testing.assert_close(tensor, plain_model.state_dict()[name])

@@ -19,8 +19,9 @@ import torch
 
 
 def on_cpu(tensor: torch.Tensor) -> bool:
-    """Whether reading ``tensor``'s values is free (no wait for an accelerator)."""
-    return tensor.device.type == "cpu"
+    """Whether reading ``tensor``'s values is free: on the CPU (no wait for an accelerator)
+    and outside ``torch.compile`` (where a value read would split the compiled graph)."""
+    return tensor.device.type == "cpu" and not torch.compiler.is_compiling()
 
 
 def check_token_ids(name: str, ids: object, limit: int, what: str = "the vocabulary") -> None:
