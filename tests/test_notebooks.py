@@ -41,6 +41,9 @@ def test_setup_cell_installs_from_the_configured_repository(path):
         "the repository URL lives in _config.yml"
     )
     assert 'find_spec("scratchformer") is None' in setup and "scratchformer.report()" in setup
+    # the reader chooses the run profile here, before anything reads it
+    profile = setup.index('os.environ.setdefault("SCRATCHFORMER_PROFILE", "full")')
+    assert profile < setup.index("import scratchformer")
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
