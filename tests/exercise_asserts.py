@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from scratchformer.exercises import assert_agrees, check, get_task
+from scratchformer_course import assert_agrees, check, get_task
 
 
 def assert_rejected_with_hint(name: str, wrong: Callable[..., Any]) -> None:

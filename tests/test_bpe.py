@@ -15,7 +15,6 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from scratchformer.exercises.ch02 import apply_merges_reference
 from scratchformer.tokenizers import (
     GPT2_PATTERN,
     BPETrainConfig,
@@ -31,6 +30,7 @@ from scratchformer.tokenizers import (
     word_counts_from_pieces,
 )
 from scratchformer.tokenizers.pretokenize import expand_unicode_classes
+from scratchformer_course.ch02 import apply_merges_reference
 
 CORPUS = (
     "First Citizen:\nBefore we proceed any further, hear me speak.\n\n"

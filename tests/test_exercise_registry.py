@@ -16,7 +16,7 @@ import pytest
 import torch
 from torch import nn
 
-from scratchformer.exercises import check, close, get_task, registered_names
+from scratchformer_course import check, close, get_task, registered_names
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))

@@ -10,8 +10,8 @@ import torch
 import torch.nn.functional as torch_f
 
 from exercise_asserts import assert_rejected_with_hint
-from scratchformer.exercises import check, forget_failures, get_task
 from scratchformer.functional import cross_entropy, perplexity, softmax
+from scratchformer_course import check, forget_failures, get_task
 
 
 def test_logsumexp_inputs_include_overflowing_values() -> None:

@@ -9,8 +9,8 @@ import pytest
 import torch
 
 from scratchformer.batching import pad_batch
-from scratchformer.exercises import check, forget_failures, get_task
 from scratchformer.tokenizers import count_pairs, merge_pair, most_frequent_pair
+from scratchformer_course import check, forget_failures, get_task
 
 
 # ---------------------------------------------------------------- right, written differently

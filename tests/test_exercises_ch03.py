@@ -12,7 +12,7 @@ import torch
 
 from exercise_asserts import assert_rejected_with_hint
 from scratchformer.attention import merge_heads, scaled_dot_product_attention, split_heads
-from scratchformer.exercises import check, get_task
+from scratchformer_course import check, get_task
 
 
 def _all_inputs(name: str) -> list[tuple[tuple[Any, ...], dict[str, Any]]]:

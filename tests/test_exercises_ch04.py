@@ -11,9 +11,9 @@ import pytest
 import torch
 
 from exercise_asserts import assert_rejected_with_hint
-from scratchformer.exercises import check, get_task
-from scratchformer.exercises.ch04 import rotary_reference
 from scratchformer.positional import relative_offset_matrix, sinusoidal_encoding
+from scratchformer_course import check, get_task
+from scratchformer_course.ch04 import rotary_reference
 
 
 def test_offset_matrix_inputs_include_negative_offsets() -> None:

@@ -10,9 +10,9 @@ import torch
 import torch.nn.functional as torch_f
 
 from exercise_asserts import assert_rejected_with_hint
-from scratchformer.exercises import check, get_task
-from scratchformer.exercises.ch05 import build_module, random_state_dict
 from scratchformer.layers import EncoderLayer, TransformerConfig
+from scratchformer_course import check, get_task
+from scratchformer_course.ch05 import build_module, random_state_dict
 
 
 def all_inputs(name: str) -> list[tuple[tuple[Any, ...], dict[str, Any]]]:

@@ -12,8 +12,6 @@ import torch
 import torch.nn.functional as torch_f
 
 from exercise_asserts import assert_rejected_with_hint
-from scratchformer.exercises import check, get_task
-from scratchformer.exercises.ch06 import each_batch, train_step_reference
 from scratchformer.layers import Decoder, Encoder
 from scratchformer.models.seq2seq import Seq2SeqConfig, Transformer
 from scratchformer.positional import sinusoidal_encoding
@@ -28,6 +26,8 @@ from scratchformer.toy import (
     make_reverse_batch,
 )
 from scratchformer.train import train_toy
+from scratchformer_course import check, get_task
+from scratchformer_course.ch06 import each_batch, train_step_reference
 from test_exercises_ch05 import all_inputs
 
 # -- the references mean what they say ------------------------------------------------------

@@ -12,9 +12,9 @@ import torch.nn.functional as F
 
 from exercise_asserts import assert_rejected_with_hint
 from scratchformer.batching import collate_pairs, length_buckets
-from scratchformer.exercises import assert_agrees, check
 from scratchformer.functional import cross_entropy
 from scratchformer.train import noam_learning_rate
+from scratchformer_course import assert_agrees, check
 
 
 def buckets_by_count(lengths: list[int], max_tokens: int) -> list[list[int]]:

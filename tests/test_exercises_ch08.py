@@ -6,8 +6,8 @@ import math
 
 import torch
 
-from scratchformer.exercises import check
 from scratchformer.mlm import IGNORE_INDEX
+from scratchformer_course import check
 
 
 def quiet(name, fn) -> bool:

@@ -13,8 +13,8 @@ import math
 import torch
 import torch.nn.functional as F
 
-from scratchformer.exercises import assert_agrees, check, forget_failures, get_task
 from scratchformer.models.gpt2 import GPT2Config
+from scratchformer_course import assert_agrees, check, forget_failures, get_task
 
 State = dict[str, torch.Tensor]
 

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from scratchformer.exercises import (
+from scratchformer_course import (
     Task,
     assert_agrees,
     check,
@@ -14,7 +14,7 @@ from scratchformer.exercises import (
     is_stub,
     register,
 )
-from scratchformer.exercises.core import NOT_WRITTEN, describe
+from scratchformer_course.core import NOT_WRITTEN, describe
 
 
 def _square_inputs(generator: torch.Generator):

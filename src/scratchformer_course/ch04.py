@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import torch
 
-from scratchformer.exercises.core import Inputs, Task, random_int, register
 from scratchformer.positional import relative_offset_matrix, sinusoidal_encoding
+from scratchformer_course.core import Inputs, Task, random_int, register
 
 
 def _even_width(generator: torch.Generator, largest_pair_count: int) -> int:

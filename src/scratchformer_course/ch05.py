@@ -27,8 +27,8 @@ from typing import TypeVar
 import torch
 from torch import nn
 
-from scratchformer.exercises.core import Inputs, Task, random_int, register
 from scratchformer.layers import Dropout, EncoderLayer, FeedForward, LayerNorm, TransformerConfig
+from scratchformer_course.core import Inputs, Task, random_int, register
 
 M = TypeVar("M", bound=nn.Module)
 

@@ -24,7 +24,7 @@ from scratchformer.attention import (
     scaled_dot_product_attention,
     split_heads,
 )
-from scratchformer.exercises.core import Inputs, Task, random_int, register
+from scratchformer_course.core import Inputs, Task, random_int, register
 
 
 def _coin(generator: torch.Generator, p: float = 0.5) -> bool:

@@ -14,13 +14,14 @@ One mechanism serves two jobs:
   and the package's version cannot drift apart without a test failing.
 
 A :class:`Task` pairs a reference with a generator of random inputs. Chapters register
-their tasks in ``scratchformer.exercises.chNN`` modules.
+their tasks in ``scratchformer_course.chNN`` modules.
 """
 
 from __future__ import annotations
 
 import ast
 import copy
+import importlib
 import inspect
 import math
 import textwrap
@@ -144,6 +145,16 @@ _FAILURES: dict[str, int] = {}  # failed checks in a row, per task name: how man
 NOT_WRITTEN = "not written yet: replace `...` with your code."
 
 
+CHAPTERS = tuple(f"ch{number:02d}" for number in range(1, 11))
+
+
+def _register_chapters() -> None:
+    """Import every chapter's module (once): importing one registers its checks. Done on
+    first use, so ``import scratchformer_course`` itself stays cheap."""
+    for chapter in CHAPTERS:
+        importlib.import_module(f"scratchformer_course.{chapter}")
+
+
 def register(task: Task) -> Task:
     """Add ``task`` to the registry (a name may be registered only once)."""
     if task.name in _REGISTRY and _REGISTRY[task.name] is not task:
@@ -154,8 +165,7 @@ def register(task: Task) -> Task:
 
 def get_task(name: str) -> Task:
     """Look up a registered task by name, with a helpful error for typos."""
-    from scratchformer import exercises  # noqa: F401  (importing registers every chapter)
-
+    _register_chapters()
     try:
         return _REGISTRY[name]
     except KeyError:
@@ -165,8 +175,7 @@ def get_task(name: str) -> Task:
 
 def registered_names() -> list[str]:
     """All registered task names, sorted."""
-    from scratchformer import exercises  # noqa: F401
-
+    _register_chapters()
     return sorted(_REGISTRY)
 
 

@@ -32,13 +32,6 @@ from dataclasses import replace
 import torch
 import torch.nn.functional as F
 
-from scratchformer.exercises.ch05 import (
-    build_module,
-    coin,
-    random_layer_config,
-    random_state_dict,
-)
-from scratchformer.exercises.core import Inputs, Task, random_int, register
 from scratchformer.layers import DecoderLayer
 from scratchformer.models.seq2seq import POSITIONAL_KINDS, Seq2SeqConfig, Transformer
 from scratchformer.toy import (
@@ -52,6 +45,13 @@ from scratchformer.toy import (
     toy_model_config,
 )
 from scratchformer.train import train_toy
+from scratchformer_course.ch05 import (
+    build_module,
+    coin,
+    random_layer_config,
+    random_state_dict,
+)
+from scratchformer_course.core import Inputs, Task, random_int, register
 
 Batches = list[tuple[torch.Tensor, torch.Tensor]]
 TrainStep = Callable[[Transformer, torch.optim.Optimizer, torch.Tensor, torch.Tensor], float]

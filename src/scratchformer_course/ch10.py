@@ -32,8 +32,6 @@ from typing import Any
 import torch
 from torch import nn
 
-from scratchformer.exercises.ch05 import build_module, coin, random_state_dict
-from scratchformer.exercises.core import Inputs, Task, random_int, register
 from scratchformer.generate import (
     GenerationConfig,
     generate,
@@ -42,6 +40,8 @@ from scratchformer.generate import (
     top_p_filter,
 )
 from scratchformer.models.gpt2 import GPT2, MLP, Block, CausalSelfAttention, GPT2Config
+from scratchformer_course.ch05 import build_module, coin, random_state_dict
+from scratchformer_course.core import Inputs, Task, random_int, register
 
 
 def count_parameters_by_building(config: GPT2Config) -> int:

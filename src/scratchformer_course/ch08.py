@@ -38,8 +38,6 @@ from typing import Any, TypeVar
 import torch
 from torch import nn
 
-from scratchformer.exercises.ch05 import build_module, coin
-from scratchformer.exercises.core import Inputs, Task, random_int, register
 from scratchformer.functional import cross_entropy
 from scratchformer.metrics import precision_recall_f1, roc_auc
 from scratchformer.mlm import IGNORE_INDEX, mask_tokens, special_tokens_mask
@@ -47,6 +45,8 @@ from scratchformer.models import BertConfig, BertForSequenceClassification, Bert
 from scratchformer.models.bert import BertEmbeddings, BertOutput, BertPooler, MaskedLMHead
 from scratchformer.tokenizers import WordPiece
 from scratchformer.train import FineTuneConfig, fine_tune
+from scratchformer_course.ch05 import build_module, coin
+from scratchformer_course.core import Inputs, Task, random_int, register
 
 M = TypeVar("M", bound=nn.Module)
 

@@ -17,7 +17,6 @@ from collections.abc import Sequence
 import torch
 
 from scratchformer.batching import pad_batch
-from scratchformer.exercises.core import Inputs, Task, register
 from scratchformer.tokenizers import (
     bytes_to_unicode,
     count_pairs,
@@ -25,6 +24,7 @@ from scratchformer.tokenizers import (
     merge_pair,
     most_frequent_pair,
 )
+from scratchformer_course.core import Inputs, Task, register
 
 # A few byte values, so that random words share many pairs: "a", "b", "c", " ", and the
 # two UTF-8 bytes of "é"; or just "a" and "b", so that runs such as "aaa" are common.

@@ -26,11 +26,11 @@ from collections.abc import Sequence
 import torch
 
 from scratchformer.batching import TokenPair, length_buckets
-from scratchformer.exercises.core import Inputs, Task, random_int, register
 from scratchformer.functional import cross_entropy
 from scratchformer.metrics.bleu import brevity_penalty, ngram_counts
 from scratchformer.models import Seq2SeqConfig, Transformer
 from scratchformer.train import Seq2SeqTrainConfig, noam_learning_rate, train_seq2seq
+from scratchformer_course.core import Inputs, Task, random_int, register
 
 
 def _buckets_inputs(generator: torch.Generator) -> Inputs:

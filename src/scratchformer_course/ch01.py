@@ -19,7 +19,6 @@ from typing import Any, TypeVar
 
 import torch
 
-from scratchformer.exercises.core import Inputs, Task, random_int, register
 from scratchformer.functional import (
     cross_entropy,
     log_softmax,
@@ -29,6 +28,7 @@ from scratchformer.functional import (
     standardize,
 )
 from scratchformer.gradcheck import numerical_gradient
+from scratchformer_course.core import Inputs, Task, random_int, register
 
 PAD = -100  # the default ignore_index of cross_entropy
 T = TypeVar("T")

@@ -14,9 +14,9 @@ from __future__ import annotations
 
 import torch
 
-from scratchformer.exercises.core import Inputs, Task, random_int, register
 from scratchformer.serve.batching import group_into_batches
 from scratchformer.serve.load import percentile
+from scratchformer_course.core import Inputs, Task, random_int, register
 
 
 def _group_inputs(generator: torch.Generator) -> Inputs:
