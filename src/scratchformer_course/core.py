@@ -25,6 +25,7 @@ import importlib
 import inspect
 import math
 import textwrap
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -151,8 +152,12 @@ CHAPTERS = tuple(f"ch{number:02d}" for number in range(1, 11))
 def _register_chapters() -> None:
     """Import every chapter's module (once): importing one registers its checks. Done on
     first use, so ``import scratchformer_course`` itself stays cheap."""
-    for chapter in CHAPTERS:
-        importlib.import_module(f"scratchformer_course.{chapter}")
+    with warnings.catch_warnings():
+        # Some checkers import the data layer, whose `datasets` pulls in tqdm.auto; in a
+        # notebook without ipywidgets that warns, into whichever cell checks first.
+        warnings.filterwarnings("ignore", message="IProgress not found")
+        for chapter in CHAPTERS:
+            importlib.import_module(f"scratchformer_course.{chapter}")
 
 
 def register(task: Task) -> Task:
