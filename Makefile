@@ -48,8 +48,8 @@ test: system setup ## unit tests + nbval of every notebook (quick profile) + boo
 	$(TEST_ENV) SCRATCHFORMER_PROFILE=quick $(BIN)/python -m pytest -n $(JOBS) --dist loadfile \
 	  --nbval-lax --nbval-current-env tests notebooks
 
-unit: setup ## only the unit tests (fast: no notebooks, no book build)
-	$(TEST_ENV) SCRATCHFORMER_PROFILE=quick $(BIN)/python -m pytest -n $(JOBS) tests --ignore=tests/test_book.py
+unit: setup ## the fast unit tests (about a minute: no notebooks, no book, no tests marked slow)
+	$(TEST_ENV) SCRATCHFORMER_PROFILE=quick $(BIN)/python -m pytest -n $(JOBS) tests --ignore=tests/test_book.py -m "not slow"
 
 lint: $(STAMP) ## ruff (lint and format) and mypy, as make test runs them (tests/test_lint.py)
 	$(BIN)/ruff check src tests bench

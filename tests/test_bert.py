@@ -476,6 +476,7 @@ def reference_embeddings(directory: Path, texts: list[str]) -> torch.Tensor:
     return out
 
 
+@pytest.mark.slow
 def test_minilm_sentence_embeddings_match_transformers(
     minilm_dir: Path, sentences: list[str]
 ) -> None:

@@ -93,6 +93,7 @@ def assert_same(ours: BLEUScore, theirs) -> None:
 LOOKS_TRANSPOSED_BY_CHANCE = pytest.mark.filterwarnings("ignore:the references look transposed")
 
 
+@pytest.mark.slow
 @LOOKS_TRANSPOSED_BY_CHANCE
 @settings(max_examples=400, deadline=None)
 @given(corpora(), options)

@@ -191,6 +191,7 @@ def test_sms_spam_hub_gets_the_offline_schema(monkeypatch):
     assert sms["text"] == ["Free prize!", "See you later"] and sms["label"] == [1, 0]
 
 
+@pytest.mark.slow
 def test_de_en_has_fixed_disjoint_splits():
     splits = data.load_de_en("ding")
     assert list(splits) == ["train", "validation", "test"]
@@ -205,6 +206,7 @@ def test_de_en_has_fixed_disjoint_splits():
     assert data.load_de_en("ding")["test"]["en"] == splits["test"]["en"]
 
 
+@pytest.mark.slow
 def test_de_en_lexicon_is_large_and_holds_out_every_evaluation_line():
     lexicon = data.load_de_en_lexicon()
     assert lexicon.column_names == ["de", "en"] and len(lexicon) > 200_000

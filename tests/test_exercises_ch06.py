@@ -299,6 +299,7 @@ def count_decoder_like_encoder(config: Seq2SeqConfig) -> int:
     return parameter_count_by_formula(config) - config.n_decoder_layers * (4 * d * d + 6 * d)
 
 
+@pytest.mark.slow
 def test_correct_rewrites_pass() -> None:
     assert check("scratchformer.layers.DecoderLayer", decoder_layer_by_hand, verbose=False)
     assert check(

@@ -74,6 +74,7 @@ def test_hello_world_and_the_end_of_text_token(ours: ByteLevelBPE) -> None:
     assert gpt2_tokenizer() is ours  # loaded once, shared
 
 
+@pytest.mark.slow
 def test_ids_equal_hugging_face_on_thousands_of_real_strings(ours: ByteLevelBPE, reference) -> None:
     texts = corpus_strings() + HAND_PICKED
     assert len(texts) > 5000

@@ -421,6 +421,7 @@ def test_percentile_matches_numpy() -> None:
 
 
 # ------------------------------------------------------------------ the command line
+@pytest.mark.slow
 def test_cli_starts_answers_health_and_stops_on_sigterm(
     model_dir: Path, model: TextClassifier
 ) -> None:
@@ -440,6 +441,7 @@ def test_cli_starts_answers_health_and_stops_on_sigterm(
     assert code == 0  # SIGTERM led to a clean shutdown, not a kill
 
 
+@pytest.mark.slow
 def test_cli_without_model_serves_the_quick_profiles_model(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
@@ -450,6 +452,7 @@ def test_cli_without_model_serves_the_quick_profiles_model(
         assert service.client.health()["model"] == "minilm-sms-spam-quick"
 
 
+@pytest.mark.slow
 def test_cli_without_a_model_says_how_to_make_one(tmp_path: Path) -> None:
     done = subprocess.run(
         [sys.executable, "-m", "scratchformer.serve", "--model", str(tmp_path / "none")],

@@ -263,6 +263,7 @@ def test_a_client_that_hangs_up_leaves_no_traceback(
 
 
 # ------------------------------------------------------------------ shutdown
+@pytest.mark.slow
 def test_sigterm_stops_the_process_promptly_whatever_its_clients_do(
     model_dir: Path, model: TextClassifier
 ) -> None:

@@ -65,6 +65,7 @@ def test_bad_toy_configs() -> None:
         train_toy(Transformer(toy_model_config(pad_id=2)))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("task", ["copy", "reverse"])
 def test_transformer_learns_the_task_with_greedy_decoding(task: str) -> None:
     """Default sizes: a 2+2-layer, d_model 64 model, 300 steps of 64 sequences of length 1..10."""

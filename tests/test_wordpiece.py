@@ -117,6 +117,7 @@ def lines(de_en: dict[str, list[str]]) -> list[str]:
 
 
 # ------------------------------------------------------------------ agreement with the reference
+@pytest.mark.slow
 def test_ids_match_reference_on_real_lines(tokenizer: WordPiece, ref, lines: list[str]) -> None:
     assert len(lines) > 6000
     assert_same_ids(tokenizer, ref, lines)
