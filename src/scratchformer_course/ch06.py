@@ -73,7 +73,7 @@ def _padded_ids(
     return ids.masked_fill(_padding(generator, batch, seq), PAD_ID)
 
 
-def _seeded_model(generator: torch.Generator, config: Seq2SeqConfig) -> Transformer:
+def seeded_model(generator: torch.Generator, config: Seq2SeqConfig) -> Transformer:
     """``Transformer(config)`` initialised from a seed drawn from ``generator``; the global
     random state is left as it was."""
     with torch.random.fork_rng(devices=[]):
@@ -84,7 +84,7 @@ def _seeded_model(generator: torch.Generator, config: Seq2SeqConfig) -> Transfor
 def _random_model(generator: torch.Generator, config: Seq2SeqConfig) -> Transformer:
     """``Transformer(config)`` in eval mode with every parameter random (biases and norm gains
     too, so forgetting one shows); shared and tied tables stay one tensor."""
-    model = _seeded_model(generator, config)
+    model = seeded_model(generator, config)
     model.load_state_dict(random_state_dict(generator, model))
     return model.eval()
 
@@ -150,7 +150,7 @@ def _greedy_decode_inputs(generator: torch.Generator) -> Inputs:
         dropout=0.0,
         norm_first=coin(generator),
     )
-    model = _seeded_model(generator, config).eval()
+    model = seeded_model(generator, config).eval()
     with torch.no_grad():  # a larger end-of-sequence bias makes rows stop earlier
         model.output.bias[EOS_ID] = 4.0 * float(torch.rand((), generator=generator))
     batch, seq = random_int(generator, 1, 4), random_int(generator, 1, 8)

@@ -30,6 +30,7 @@ from scratchformer.functional import cross_entropy
 from scratchformer.metrics.bleu import brevity_penalty, ngram_counts
 from scratchformer.models import Seq2SeqConfig, Transformer
 from scratchformer.train import Seq2SeqTrainConfig, noam_learning_rate, train_seq2seq
+from scratchformer_course.ch06 import seeded_model
 from scratchformer_course.core import Inputs, Task, random_int, register
 
 
@@ -145,9 +146,7 @@ def _training_inputs(generator: torch.Generator) -> Inputs:
         dropout=0.0,  # no random draws inside the step: both loops must see the same numbers
         share_embeddings=bool(random_int(generator, 0, 1)),
     )
-    with torch.random.fork_rng(devices=[]):  # the initial weights, without moving the global RNG
-        torch.manual_seed(random_int(generator, 0, 2**31 - 1))
-        model = Transformer(model_config)
+    model = seeded_model(generator, model_config)  # the global random state is left alone
 
     def ids(low_len: int, high_len: int) -> list[int]:
         return [
