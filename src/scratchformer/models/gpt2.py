@@ -35,7 +35,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from scratchformer.attention import KVCache
+from scratchformer.attention import KVCache, causal_mask
 from scratchformer.checks import check_token_ids
 
 
@@ -144,23 +144,19 @@ class CausalSelfAttention(nn.Module):
         past = 0 if cache is None else len(cache)
         if cache is not None:
             k, v = cache.update(k, v)  # (batch, n_heads, past + seq, d_head)
+        # is_causal masks as if there were no cache; behind one, the new tokens' rows of the
+        # whole causal mask: each sees every cached token and the new ones up to itself.
+        behind_cache = causal_mask(past + seq, x.device)[past:] if past and seq > 1 else None
         y = F.scaled_dot_product_attention(
             q,
             k,
             v,
-            attn_mask=_causal_mask(seq, past, x.device) if past and seq > 1 else None,
+            attn_mask=behind_cache,
             dropout_p=self.dropout if self.training else 0.0,
             is_causal=not past and seq > 1,
         )  # (batch, n_heads, seq, d_head)
         y = y.transpose(1, 2).reshape(batch, seq, d_model)  # heads side by side again
         return self.resid_dropout(self.c_proj(y))
-
-
-def _causal_mask(seq: int, past: int, device: torch.device) -> torch.Tensor:
-    """``(seq, past + seq)``, True where a new token may attend: all ``past`` cached tokens
-    and the new ones up to itself (``scaled_dot_product_attention``'s ``is_causal`` assumes
-    no cache)."""
-    return torch.ones(seq, past + seq, dtype=torch.bool, device=device).tril(diagonal=past)
 
 
 class MLP(nn.Module):
