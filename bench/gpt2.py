@@ -12,7 +12,9 @@ Prints, in one run on the CPU (float32):
    popularised, written here as our own reference (one fused ``c_attn`` projection,
    ``F.scaled_dot_product_attention`` with ``is_causal``, ``nn.LayerNorm``, ``nn.Dropout``),
    with dropout 0 and 0.1 and 128 and 256 tokens per sequence. It too gets our weights and
-   must give our logits first. Target: ratio ``>= 1.10``.
+   must give our logits first. Each side computes its loss as it trains: ours through
+   ``GPT2.loss`` (the output layer fused with the cross-entropy, as ``train_lm`` does), the
+   reference as ``F.cross_entropy`` of its logits. Target: ratio ``>= 1.10``.
 3. **Generation** tokens/s, greedy, batch 1, 256 new tokens: ours with the KV cache,
    ours without it (target: the cache is ``>= 5x`` faster), and ``transformers``'
    ``GPT2LMHeadModel.generate`` on identical weights (ratio ``>= 1.0``: ours at least as
@@ -187,13 +189,16 @@ def transformers_twin(ours: GPT2):
 
 
 def paired_training(
-    ours: nn.Module, reference: nn.Module, seq: int, repeats: int
+    ours: GPT2, reference: nn.Module, seq: int, repeats: int
 ) -> tuple[float, float, float]:
     """Training steps of both on the same random batch, alternately: our tokens/s, the
-    reference's, and the median ratio of their time to ours."""
+    reference's, and the median ratio of their time to ours. Each side computes its loss
+    the way it trains: ours with ``GPT2.loss`` (as ``train_lm`` does), the reference with
+    ``F.cross_entropy`` of its logits (as nanoGPT does); ``tests/test_fused_loss.py``
+    proves the two losses and their gradients equal."""
     ids = torch.randint(0, CONFIG.vocab_size, (TRAIN_BATCH, seq + 1))
     result = compare(
-        language_model_step(ours, ids), language_model_step(reference, ids), 2, repeats
+        language_model_step(ours, ids, ours.loss), language_model_step(reference, ids), 2, repeats
     )
     tokens = TRAIN_BATCH * seq
     return tokens / result.first_s, tokens / result.second_s, result.ratio

@@ -66,20 +66,30 @@ def forward_backward(module: nn.Module, x: torch.Tensor, need_weights: bool = Fa
     return step
 
 
-def language_model_step(model: nn.Module, ids: torch.Tensor) -> Step:
+def language_model_step(
+    model: nn.Module,
+    ids: torch.Tensor,
+    loss: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
+) -> Step:
     """One training step's model work for a language model on ``ids`` ``(batch, seq + 1)``:
     forward on ``ids[:, :-1]``, next-token cross-entropy against ``ids[:, 1:]``, backward.
 
-    ``model(ids)`` may return the logits ``(batch, seq, vocab)`` or an object holding them
-    as ``.logits`` (such as :class:`~scratchformer.models.GPT2Output`). Gradients are
-    cleared after each step.
+    ``loss(inputs, targets)`` computes the loss; by default ``F.cross_entropy`` of
+    ``model(inputs)``'s logits, which ``model`` may return as they are or as ``.logits``
+    (such as :class:`~scratchformer.models.GPT2Output`). Gradients are cleared after each
+    step.
     """
     inputs, targets = ids[:, :-1], ids[:, 1:]
 
-    def step() -> None:
+    def logits_loss(inputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         out = model(inputs)
         logits = getattr(out, "logits", out)
-        F.cross_entropy(logits.flatten(0, 1), targets.flatten()).backward()
+        return F.cross_entropy(logits.flatten(0, 1), targets.flatten())
+
+    step_loss = logits_loss if loss is None else loss
+
+    def step() -> None:
+        step_loss(inputs, targets).backward()
         model.zero_grad(set_to_none=True)
 
     return step

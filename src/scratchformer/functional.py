@@ -143,26 +143,39 @@ def _validate_cross_entropy_inputs(
         raise TypeError(
             f"cross_entropy: logits must be floating point; got {logits.dtype} (use .float())."
         )
+    validate_targets(
+        "cross_entropy", targets, tuple(logits.shape[:-1]), logits.shape[-1], ignore_index
+    )
+
+
+def validate_targets(
+    caller: str,
+    targets: torch.Tensor,
+    shape: tuple[int, ...],
+    n_classes: int,
+    ignore_index: int,
+) -> None:
+    """Raise a clear error, naming ``caller``, unless ``targets`` holds integer class
+    indices of ``shape``, each in ``[0, n_classes)`` or equal to ``ignore_index`` (the
+    values are checked on the CPU only: reading them would stall a GPU at every step)."""
     if targets.is_floating_point() or targets.is_complex() or targets.dtype == torch.bool:
         raise TypeError(
-            f"cross_entropy: targets must hold integer class indices (int64); got "
+            f"{caller}: targets must hold integer class indices (int64); got "
             f"{targets.dtype}. Convert with targets.long(); soft (probability) targets are "
             "not supported."
         )
-    if tuple(targets.shape) != tuple(logits.shape[:-1]):
+    if tuple(targets.shape) != shape:
         raise ValueError(
-            f"cross_entropy: targets shape {tuple(targets.shape)} does not match logits shape "
-            f"{tuple(logits.shape)}; targets must have the logits' shape without the last "
-            f"(class) axis, i.e. {tuple(logits.shape[:-1])}."
+            f"{caller}: targets shape {tuple(targets.shape)} should be {shape}: the "
+            "logits' shape without the last (class) axis."
         )
     if not on_cpu(targets):  # reading the values would stall a GPU at every step
         return
-    n_classes = logits.shape[-1]
     real = targets[targets != ignore_index]
     if real.numel() and (int(real.min()) < 0 or int(real.max()) >= n_classes):
         bad = real[(real < 0) | (real >= n_classes)][0].item()
         raise IndexError(
-            f"cross_entropy: target {bad} is out of range for {n_classes} classes; targets "
+            f"{caller}: target {bad} is out of range for {n_classes} classes; targets "
             f"must be in [0, {n_classes - 1}] or equal ignore_index={ignore_index}."
         )
 
@@ -296,4 +309,5 @@ __all__ = [
     "perplexity",
     "softmax",
     "standardize",
+    "validate_targets",
 ]

@@ -20,7 +20,10 @@ everything about Hugging Face's format).
 For generation, :meth:`GPT2.forward` takes and returns a KV cache (one
 :class:`~scratchformer.attention.KVCache` per block): each new token then costs one
 attention row over the cached keys instead of a pass over the whole text
-(:mod:`scratchformer.generate`).
+(:mod:`scratchformer.generate`). For training, :meth:`GPT2.loss` gives the next-token
+cross-entropy with the output layer fused into it (:mod:`scratchformer.fused_loss`): the
+same number and gradients as ``cross_entropy(model(ids).logits, targets)``, without the
+``(batch, seq, vocab_size)`` buffers that dominate a training step's time and memory.
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ from torch import nn
 
 from scratchformer.attention import KVCache, causal_mask
 from scratchformer.checks import check_token_ids
+from scratchformer.fused_loss import linear_cross_entropy
 
 
 @dataclass(frozen=True)
@@ -265,12 +269,30 @@ class GPT2(nn.Module):
         start = self._check_inputs(ids, past)
         if past is None and use_cache:
             past = [KVCache() for _ in self.h]
+        logits = F.linear(
+            self._final_hidden(ids, start, past), self.wte.weight
+        )  # (batch, seq, vocab_size)
+        return GPT2Output(logits, past)
+
+    def loss(self, ids: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        """Mean next-token cross-entropy (nats/token) of ``targets`` ``(batch, seq)`` given
+        ``ids`` ``(batch, seq)``: the training loss.
+
+        Equal to ``cross_entropy(self(ids).logits, targets)``, but the output layer and the
+        loss run as one step (:func:`~scratchformer.fused_loss.linear_cross_entropy`), so
+        the ``(batch, seq, vocab_size)`` logits and their gradient are never held apart.
+        """
+        self._check_inputs(ids, None)
+        return linear_cross_entropy(self._final_hidden(ids, 0, None), self.wte.weight, targets)
+
+    def _final_hidden(self, ids: torch.Tensor, start: int, past: Past | None) -> torch.Tensor:
+        """The last LayerNorm's output ``(batch, seq, d_model)`` for ``ids`` at positions
+        ``start, start + 1, ...``, extending ``past`` when given."""
         positions = torch.arange(start, start + ids.shape[1], device=ids.device)  # (seq,)
         x = self.drop(self.wte(ids) + self.wpe(positions))  # (batch, seq, d_model)
         for i, block in enumerate(self.h):
             x = block(x, None if past is None else past[i])
-        logits = F.linear(self.ln_f(x), self.wte.weight)  # (batch, seq, vocab_size)
-        return GPT2Output(logits, past)
+        return self.ln_f(x)
 
     def num_parameters(self, exclude_embeddings: bool = False) -> int:
         """Number of parameters (the tied embedding matrix counted once).

@@ -32,6 +32,7 @@ from torch import nn
 
 from scratchformer.functional import cross_entropy
 from scratchformer.generate.lm import evaluating
+from scratchformer.models.gpt2 import GPT2
 from scratchformer.train.optim import make_optimizer
 from scratchformer.train.precision import PRECISIONS, MixedPrecision, Precision
 from scratchformer.train.schedules import cosine_learning_rate
@@ -60,7 +61,9 @@ class TrainConfig:
             ``"auto"`` is bfloat16 (or float16) on a CUDA GPU and float32 elsewhere.
         compile: run the training steps through ``torch.compile``: faster steps on a GPU
             after a compilation of a minute or so (on a CPU it rarely pays for that). The
-            model itself is unchanged; evaluation runs it as it is.
+            compiled steps compute the loss from the logits, which the compiler fuses its
+            own way, instead of through ``GPT2.loss``. The model itself is unchanged;
+            evaluation runs it as it is.
     """
 
     steps: int = 1000
@@ -199,12 +202,16 @@ def lm_loss(model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor) -> to
     """Mean next-token cross-entropy (nats/token) of ``model`` on ``(batch, seq)`` windows.
 
     ``model(inputs)`` may return the logits ``(batch, seq, vocab)`` or an object holding
-    them as ``.logits`` (such as :class:`~scratchformer.models.GPT2Output`). The windows
-    are moved to the model's device (CPU or GPU) first.
+    them as ``.logits`` (such as :class:`~scratchformer.models.GPT2Output`). A
+    :class:`~scratchformer.models.GPT2` computes the same number with its output layer
+    fused into the loss (:meth:`~scratchformer.models.GPT2.loss`). The windows are moved to
+    the model's device (CPU or GPU) first.
     """
     device = next(model.parameters()).device
-    out = model(inputs.to(device))
-    targets = targets.to(device)
+    inputs, targets = inputs.to(device), targets.to(device)
+    if isinstance(model, GPT2):
+        return model.loss(inputs, targets)
+    out = model(inputs)
     logits = getattr(out, "logits", out).float()  # the loss in float32, also under autocast
     return cross_entropy(logits, targets)
 
