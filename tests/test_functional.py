@@ -301,8 +301,16 @@ TARGETS = torch.tensor([0, 1, 4, -100])
         ({"logits": LOGITS.long()}, TypeError, "logits must be floating point"),
         ({"targets": torch.tensor([0.0, 1.0, 2.0, 3.0])}, TypeError, r"targets.long\(\)"),
         ({"targets": torch.tensor([True, False, True, True])}, TypeError, "integer class indices"),
-        ({"targets": torch.tensor([0, 1, 2])}, ValueError, r"targets shape \(3,\) should be \(4,\)"),
-        ({"targets": torch.tensor([[0, 1, 2, 3]])}, ValueError, r"\(1, 4\) should be \(4,\): the logits' shape without the last"),
+        (
+            {"targets": torch.tensor([0, 1, 2])},
+            ValueError,
+            r"targets shape \(3,\) should be \(4,\)",
+        ),
+        (
+            {"targets": torch.tensor([[0, 1, 2, 3]])},
+            ValueError,
+            r"\(1, 4\) should be \(4,\): the logits' shape without the last",
+        ),
         ({"targets": torch.tensor([0, 5, 1, 2])}, IndexError, r"target 5 is out of range for 5"),
         ({"targets": torch.tensor([0, -1, 1, 2])}, IndexError, r"target -1 .* ignore_index=-100"),
         ({"targets": [0, 1, 2, 3]}, TypeError, "must both be torch.Tensors"),
