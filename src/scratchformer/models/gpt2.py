@@ -281,6 +281,8 @@ class GPT2(nn.Module):
         Equal to ``cross_entropy(self(ids).logits, targets)``, but the output layer and the
         loss run as one step (:func:`~scratchformer.fused_loss.linear_cross_entropy`), so
         the ``(batch, seq, vocab_size)`` logits and their gradient are never held apart.
+        A method, not a call of the module: hooks on the ``GPT2`` itself do not run, hooks
+        on its blocks and layers do.
         """
         self._check_inputs(ids, None)
         return linear_cross_entropy(self._final_hidden(ids, 0, None), self.wte.weight, targets)
