@@ -82,7 +82,8 @@ def main() -> None:
     def report(step: int, train_loss: float, val_loss: float) -> None:
         elapsed = time.perf_counter() - start
         print(
-            f"step {step:5d}  train {train_loss:.3f}  val {val_loss:.3f}  {elapsed / 60:5.1f} min"
+            f"step {step:5d}  train {train_loss:.3f}  val {val_loss:.3f}  {elapsed / 60:5.1f} min",
+            flush=True,
         )
 
     history = train_lm(model, train_ids, val_ids, config, on_eval=report)
