@@ -30,7 +30,7 @@ from scratchformer.train import TrainConfig, split_ids, train_lm
 
 # Chapter 10's full profile.
 N_LAYERS, D_MODEL, N_HEADS = 4, 128, 4
-LR, BATCH, BLOCK, STEPS = 4e-3, 32, 128, 3_100
+LR, BATCH, BLOCK, STEPS = 4e-3, 32, 128, 3_900
 WARMUP, EVAL_EVERY, EVAL_BATCHES = 100, 250, 20
 
 
