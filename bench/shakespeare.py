@@ -9,7 +9,7 @@ per evaluation, then the result on one line:
 
 The project's goal: a validation loss of at most 1.50 within 15 minutes on a 2-core CPU.
 
-    python bench/shakespeare.py                    # the chapter's full profile (about 14 minutes)
+    python bench/shakespeare.py                    # the chapter's full profile (about 15 minutes)
     python bench/shakespeare.py --quick            # 30 steps
     python bench/shakespeare.py --lr 3e-3 --batch 16 --steps 6000   # a variant (see --help)
 """
