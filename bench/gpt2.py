@@ -15,7 +15,12 @@ Prints, in one run on the CPU (float32):
    must give our logits first. Each side computes its loss as it trains: ours through
    ``GPT2.loss`` (the output layer fused with the cross-entropy, as ``train_lm`` does), the
    reference as ``F.cross_entropy`` of its logits. Target: ratio ``>= 1.10``.
-3. **Generation** tokens/s, greedy, batch 1, 256 new tokens: ours with the KV cache,
+3. **The AdamW update** on chapter 10's character model (4 blocks of width 128) and on
+   the model above: ``make_optimizer``'s (one ``foreach`` kernel per operation over all
+   parameters) against ``torch.optim.AdamW`` as PyTorch runs it on the CPU by default (a
+   Python loop over the parameters). Both must leave bitwise-equal weights first. Ratio
+   ``their time / our time``.
+4. **Generation** tokens/s, greedy, batch 1, 256 new tokens: ours with the KV cache,
    ours without it (target: the cache is ``>= 5x`` faster), and ``transformers``'
    ``GPT2LMHeadModel.generate`` on identical weights (ratio ``>= 1.0``: ours at least as
    fast). All three must produce the same tokens.
@@ -29,6 +34,7 @@ hits both sides alike; the ratios are medians of the paired ratios.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 from collections.abc import Callable
 from functools import partial
@@ -41,6 +47,7 @@ from scratchformer.benchmark import bench_parser, compare, language_model_step, 
 from scratchformer.generate import GenerationConfig, generate
 from scratchformer.models import GPT2, GPT2Config
 from scratchformer.models.gpt2_hf import load_hf_state_dict
+from scratchformer.train import make_optimizer
 
 CONFIG = GPT2Config.named("gpt2-mini", max_len=512)  # 6 layers, 384 wide, GPT-2's vocabulary
 TRAIN_BATCH, TRAIN_SEQ = 4, 256
@@ -236,6 +243,34 @@ def bench_against_plain_gpt(repeats: int) -> None:
             )
 
 
+def bench_optimizer(repeats: int) -> None:
+    """One AdamW update, ours against PyTorch's CPU default, on two model sizes."""
+    print(f"\nthe AdamW update (weight decay 0.1 on matrices), medians of {repeats} paired updates")
+    char_model = GPT2Config.named("gpt2-tiny", vocab_size=65, n_layers=4, d_model=128, n_heads=4)
+    for name, config in (("chapter 10's char GPT", char_model), ("the model above", CONFIG)):
+        torch.manual_seed(0)
+        ours = GPT2(config)
+        theirs = copy.deepcopy(ours)  # the same weights
+        for mine, twin in zip(ours.parameters(), theirs.parameters()):
+            mine.grad = torch.randn_like(mine)
+            twin.grad = mine.grad.clone()  # and the same gradients
+        our_adamw = make_optimizer(ours, lr=1e-3, weight_decay=0.1)
+        groups = make_optimizer(theirs, lr=1e-3, weight_decay=0.1).param_groups
+        their_adamw = torch.optim.AdamW(  # the same groups, PyTorch's default implementation
+            [{"params": g["params"], "weight_decay": g["weight_decay"]} for g in groups], lr=1e-3
+        )
+        our_adamw.step()
+        their_adamw.step()
+        same = all(torch.equal(a, b) for a, b in zip(ours.parameters(), theirs.parameters()))
+        assert same, "make_optimizer's update differs from torch.optim.AdamW's"
+        result = compare(our_adamw.step, their_adamw.step, 2, repeats)
+        print(
+            f"  {name:<22} ({ours.num_parameters():>10,} parameters): ours "
+            f"{1e3 * result.first_s:6.2f} ms, torch default {1e3 * result.second_s:6.2f} ms, "
+            f"ratio their time / our time {result.ratio:.2f}"
+        )
+
+
 def bench_generation(ours: GPT2, repeats: int) -> None:
     hf = transformers_twin(ours)
     ours.eval()
@@ -294,6 +329,7 @@ def main() -> None:
     )
     bench_training(ours, repeats=4 if args.quick else 10)
     bench_against_plain_gpt(repeats=3 if args.quick else 7)
+    bench_optimizer(repeats=5 if args.quick else 25)
     bench_generation(ours, repeats=2 if args.quick else 6)
 
 

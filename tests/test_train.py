@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import math
+from collections.abc import Callable
 
 import pytest
 import torch
@@ -91,6 +92,36 @@ def test_optimizer_decays_matrices_only() -> None:
     assert all(p.ndim >= 2 for p in decayed["params"]) and all(p.ndim == 1 for p in plain["params"])
     n = sum(p.numel() for g in (decayed, plain) for p in g["params"])
     assert n == model.num_parameters()
+
+
+def test_optimizer_steps_exactly_as_torchs_default_adamw() -> None:
+    """The foreach update changes the speed, not one bit of the trained weights."""
+
+    def train(build: Callable[[GPT2], torch.optim.Optimizer]) -> list[torch.Tensor]:
+        torch.manual_seed(0)
+        model = GPT2(GPT2Config.named("gpt2-tiny", vocab_size=11, dropout=0.1))
+        optimizer = build(model)
+        ids = torch.randint(11, (10, 2, 9), generator=torch.Generator().manual_seed(1))
+        for batch in ids:
+            optimizer.zero_grad()
+            model.loss(batch[:, :-1], batch[:, 1:]).backward()
+            optimizer.step()
+        return [p.detach() for p in model.parameters()]
+
+    ours = train(lambda m: make_optimizer(m, lr=1e-2, weight_decay=0.3, betas=(0.9, 0.99)))
+
+    def torch_default(model: GPT2) -> torch.optim.Optimizer:
+        groups = make_optimizer(model, lr=1e-2, weight_decay=0.3).param_groups
+        params = [{"params": g["params"], "weight_decay": g["weight_decay"]} for g in groups]
+        optimizer = torch.optim.AdamW(params, lr=1e-2, betas=(0.9, 0.99))
+        assert optimizer.defaults["foreach"] is None  # a Python loop over parameters on CPU
+        return optimizer
+
+    reference = train(torch_default)
+    assert all(torch.equal(a, b) for a, b in zip(ours, reference, strict=True))
+    torch.manual_seed(0)
+    untrained = GPT2(GPT2Config.named("gpt2-tiny", vocab_size=11, dropout=0.1))
+    assert not any(torch.equal(a, b) for a, b in zip(ours, untrained.parameters()))
 
 
 def test_estimate_loss_of_fresh_model_is_near_uniform_and_restores_mode() -> None:
