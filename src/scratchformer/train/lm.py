@@ -15,8 +15,8 @@ The recipe is the one GPT-2 and its descendants use, cut to what a laptop can ru
 * every ``eval_every`` steps, the mean loss on a few fixed batches of each split
   (:func:`estimate_loss`).
 
-A run can be limited by steps, by wall-clock seconds, or both: the schedule follows
-whichever budget is used up faster, so a time-limited run still ends its cosine decay.
+The budget is a number of steps, never of seconds: a slow or busy machine trains the
+same steps as a fast, quiet one, and prints the same losses.
 """
 
 from __future__ import annotations
