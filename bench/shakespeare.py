@@ -1,7 +1,8 @@
 """Benchmark: chapter 10's full-profile character-level GPT on Shakespeare, trained in one run.
 
 Trains the chapter's real run (four blocks of width 128, batches of 32 windows of 128
-characters, learning rate 0.004, a budget in steps, so every machine trains the same model)
+characters, learning rate 0.004 falling along a straight line to zero, a budget in steps, so
+every machine trains the same model)
 on the first 90% of the text, evaluating on the last 10% every 250 steps. Prints one line
 per evaluation, then the result on one line:
 
@@ -12,6 +13,7 @@ The project's goal: a validation loss of at most 1.50 within 15 minutes on a 2-c
     python bench/shakespeare.py                    # the chapter's full profile (about 15 minutes)
     python bench/shakespeare.py --quick            # 30 steps
     python bench/shakespeare.py --lr 3e-3 --batch 16 --steps 6000   # a variant (see --help)
+    python bench/shakespeare.py --decay cosine --min-lr-ratio 0.1     # the schedule it replaced
 """
 
 from __future__ import annotations
@@ -26,11 +28,11 @@ from scratchformer.config import default_device
 from scratchformer.data import shakespeare_text
 from scratchformer.models.gpt2 import GPT2, GPT2Config
 from scratchformer.tokenizers import CharTokenizer
-from scratchformer.train import TrainConfig, split_ids, train_lm
+from scratchformer.train import DECAYS, TrainConfig, split_ids, train_lm
 
 # Chapter 10's full profile.
 N_LAYERS, D_MODEL, N_HEADS = 4, 128, 4
-LR, BATCH, BLOCK, STEPS = 4e-3, 32, 128, 3_900
+LR, DECAY, MIN_LR_RATIO, BATCH, BLOCK, STEPS = 4e-3, "linear", 0.0, 32, 128, 3_900
 WARMUP, EVAL_EVERY, EVAL_BATCHES = 100, 250, 20
 
 
@@ -40,6 +42,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--d-model", type=int, default=D_MODEL)
     parser.add_argument("--heads", type=int, default=N_HEADS)
     parser.add_argument("--lr", type=float, default=LR)
+    parser.add_argument("--decay", choices=DECAYS, default=DECAY, help="after the warm-up")
+    parser.add_argument("--min-lr-ratio", type=float, default=MIN_LR_RATIO)
     parser.add_argument("--batch", type=int, default=BATCH, help="windows per step")
     parser.add_argument("--block", type=int, default=BLOCK, help="characters per window")
     parser.add_argument("--steps", type=int, default=STEPS)
@@ -71,6 +75,8 @@ def main() -> None:
         batch_size=args.batch,
         block_size=args.block,
         lr=args.lr,
+        decay=args.decay,
+        min_lr_ratio=args.min_lr_ratio,
         warmup_steps=min(WARMUP, args.steps // 10),
         weight_decay=args.weight_decay,
         eval_every=min(EVAL_EVERY, args.steps),

@@ -77,6 +77,15 @@ def test_linear_schedule_warms_up_then_reaches_zero_at_the_last_step() -> None:
     assert no_warmup == pytest.approx([1.0, 0.75, 0.5, 0.25])
 
 
+def test_linear_schedule_can_end_at_a_floor() -> None:
+    def rate(step: int) -> float:
+        return linear_learning_rate(step, lr=2.0, warmup_steps=4, total_steps=10, min_lr_ratio=0.25)
+
+    assert [rate(s) for s in range(4)] == pytest.approx([0.5, 1.0, 1.5, 2.0])
+    assert rate(7) == pytest.approx(2.0 * (0.25 + 0.75 * 3 / 6))  # halfway down the line
+    assert rate(10) == pytest.approx(0.5) and rate(50) == pytest.approx(0.5)  # then the floor
+
+
 @pytest.mark.parametrize(
     "field, value", [("steps", 0), ("lr", 0.0), ("min_lr_ratio", 1.5), ("grad_clip", 0.0)]
 )
@@ -157,6 +166,41 @@ def test_train_lm_learns_a_repeating_pattern() -> None:
     assert history.val_loss[-1] < 0.2 < history.val_loss[0]
     assert history.best_val_loss == min(history.val_loss)
     assert not model.training
+
+
+@pytest.mark.parametrize("decay", ["cosine", "linear"])
+def test_train_lm_follows_the_chosen_decay(monkeypatch, decay: str) -> None:
+    """Each step's learning rate is the schedule's, on every parameter group."""
+    used: list[list[float]] = []
+
+    def recording_optimizer(model: torch.nn.Module, **kwargs) -> torch.optim.Optimizer:
+        optimizer = make_optimizer(model, **kwargs)
+        optimizer.register_step_pre_hook(
+            lambda opt, *_: used.append([group["lr"] for group in opt.param_groups])
+        )
+        return optimizer
+
+    monkeypatch.setattr("scratchformer.train.lm.make_optimizer", recording_optimizer)
+    torch.manual_seed(0)
+    model = GPT2(GPT2Config.named("gpt2-tiny", vocab_size=5, max_len=16, dropout=0.0))
+    ids = torch.tensor([0, 1, 2, 3, 4] * 80)
+    config = TrainConfig(steps=12, batch_size=2, block_size=8, lr=0.01, decay=decay,
+                         min_lr_ratio=0.2, warmup_steps=3, eval_every=12, eval_batches=1)  # fmt: skip
+    train_lm(model, ids[:300], ids[300:], config)
+    if decay == "cosine":
+        expected = [cosine_learning_rate(s, 0.01, 3, 12, 0.2) for s in range(12)]
+    else:
+        expected = [linear_learning_rate(s, 0.01, 3, 12, 0.2) for s in range(12)]
+    assert used == [[rate, rate] for rate in expected]
+    other = linear_learning_rate if decay == "cosine" else cosine_learning_rate
+    assert used[6][0] != pytest.approx(other(6, 0.01, 3, 12, 0.2))  # the two decays differ
+
+
+def test_config_rejects_an_unknown_decay() -> None:
+    with pytest.raises(
+        ValueError, match=r"TrainConfig.decay must be one of \('cosine', 'linear'\)"
+    ):
+        TrainConfig(decay="step")
 
 
 def test_compiled_training_takes_the_same_steps(monkeypatch) -> None:

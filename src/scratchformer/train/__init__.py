@@ -29,6 +29,8 @@ from scratchformer.train.checkpoint import (
 )
 from scratchformer.train.finetune import FineTuneConfig, FineTuneHistory, fine_tune
 from scratchformer.train.lm import (
+    DECAYS,
+    Decay,
     EvalCallback,
     TrainConfig,
     TrainHistory,
@@ -62,6 +64,8 @@ from scratchformer.train.seq2seq import (
 from scratchformer.train.toy import train_toy
 
 __all__ = [
+    "DECAYS",
+    "Decay",
     "EpochCallback",
     "EvalCallback",
     "FineTuneConfig",

@@ -9,8 +9,9 @@ The recipe is the one GPT-2 and its descendants use, cut to what a laptop can ru
   same window shifted by one;
 * AdamW with decoupled weight decay on matrices (weights and embedding tables) only, not
   on biases or LayerNorm gains;
-* a learning rate that warms up linearly, then follows a cosine down to a floor
-  (:func:`~scratchformer.train.schedules.cosine_learning_rate`);
+* a learning rate that warms up linearly, then decays to a floor along a cosine
+  (:func:`~scratchformer.train.schedules.cosine_learning_rate`) or a straight line
+  (:func:`~scratchformer.train.schedules.linear_learning_rate`);
 * gradient clipping to a maximum global norm;
 * every ``eval_every`` steps, the mean loss on a few fixed batches of each split
   (:func:`estimate_loss`).
@@ -25,7 +26,7 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import cast
+from typing import Literal, cast
 
 import torch
 from torch import nn
@@ -35,7 +36,10 @@ from scratchformer.generate.lm import evaluating
 from scratchformer.models.gpt2 import GPT2
 from scratchformer.train.optim import make_optimizer
 from scratchformer.train.precision import PRECISIONS, MixedPrecision, Precision
-from scratchformer.train.schedules import cosine_learning_rate
+from scratchformer.train.schedules import cosine_learning_rate, linear_learning_rate
+
+Decay = Literal["cosine", "linear"]
+DECAYS: tuple[Decay, ...] = ("cosine", "linear")
 
 
 @dataclass(frozen=True)
@@ -48,7 +52,9 @@ class TrainConfig:
         batch_size: windows per batch.
         block_size: tokens per window (the model reads ``block_size`` ids).
         lr: peak learning rate, reached after ``warmup_steps``.
-        min_lr_ratio: the cosine ends at ``lr * min_lr_ratio``.
+        decay: how the learning rate falls after the warm-up: ``"cosine"`` (half a
+            cosine, GPT-2's and nanoGPT's choice) or ``"linear"`` (a straight line).
+        min_lr_ratio: the decay ends at ``lr * min_lr_ratio`` at the last step.
         warmup_steps: linear warm-up from ``lr / warmup_steps`` to ``lr``.
         weight_decay: AdamW's decoupled weight decay, on matrices only.
         betas: AdamW's moment decay rates.
@@ -70,6 +76,7 @@ class TrainConfig:
     batch_size: int = 32
     block_size: int = 128
     lr: float = 1e-3
+    decay: Decay = "cosine"
     min_lr_ratio: float = 0.1
     warmup_steps: int = 50
     weight_decay: float = 0.1
@@ -94,6 +101,8 @@ class TrainConfig:
             raise ValueError(f"TrainConfig.warmup_steps must be >= 0, got {self.warmup_steps}.")
         if not self.lr > 0:
             raise ValueError(f"TrainConfig.lr must be > 0, got {self.lr}.")
+        if self.decay not in DECAYS:
+            raise ValueError(f"TrainConfig.decay must be one of {DECAYS}, got {self.decay!r}.")
         if not 0 <= self.min_lr_ratio <= 1:
             raise ValueError(
                 f"TrainConfig.min_lr_ratio must lie in [0, 1], got {self.min_lr_ratio}."
@@ -291,13 +300,13 @@ def train_lm(
         if on_eval is not None:
             on_eval(step, train_loss, val_loss)
 
+    schedule = cosine_learning_rate if config.decay == "cosine" else linear_learning_rate
     model.train()
     evaluate(0)
     for step in range(config.steps):
+        lr = schedule(step, config.lr, config.warmup_steps, config.steps, config.min_lr_ratio)
         for group in optimizer.param_groups:
-            group["lr"] = cosine_learning_rate(
-                step, config.lr, config.warmup_steps, config.steps, config.min_lr_ratio
-            )
+            group["lr"] = lr
         inputs, targets = random_batch(train_ids, config.batch_size, config.block_size, generator)
         with amp.autocast():
             loss = lm_loss(stepped, inputs, targets)
@@ -313,6 +322,8 @@ def train_lm(
 
 
 __all__ = [
+    "DECAYS",
+    "Decay",
     "EvalCallback",
     "TrainConfig",
     "TrainHistory",

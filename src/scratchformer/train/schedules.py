@@ -9,8 +9,11 @@ network is fragile) and then decay.
   linear growth, then ``1 / sqrt(step)``; chapter 7's translator.
 * :func:`cosine_learning_rate` — linear warm-up, then half a cosine down to a floor; the
   GPT-2 training of chapter 10 (as in nanoGPT and most language-model recipes).
-* :func:`linear_learning_rate` — linear warm-up, then a straight line down to zero at the
-  last step; BERT fine-tuning (Devlin et al., 2019) and chapter 6's toy tasks.
+* :func:`linear_learning_rate` — linear warm-up, then a straight line down to zero (or a
+  floor) at the last step; BERT fine-tuning (Devlin et al., 2019), chapter 6's toy tasks,
+  and chapter 10's Shakespeare run, where a straight line to zero beats the cosine for the
+  same steps (as Bergsma et al., 2025, found for language models trained for many tokens
+  per parameter).
 """
 
 from __future__ import annotations
@@ -57,15 +60,18 @@ def cosine_learning_rate(
     return floor + 0.5 * (lr - floor) * (1 + math.cos(math.pi * done))
 
 
-def linear_learning_rate(step: int, lr: float, warmup_steps: int, total_steps: int) -> float:
+def linear_learning_rate(
+    step: int, lr: float, warmup_steps: int, total_steps: int, min_lr_ratio: float = 0.0
+) -> float:
     """Linear warm-up to ``lr`` over ``warmup_steps`` steps (the first step already takes
-    ``lr / warmup_steps``), then a straight line down to 0 at ``total_steps``.
+    ``lr / warmup_steps``), then a straight line down to ``lr * min_lr_ratio`` at
+    ``total_steps`` (by default 0), and that floor after it.
 
     ``step`` is the step about to be taken, counted from **0**.
     """
     warm = (step + 1) / max(warmup_steps, 1)
-    decay = (total_steps - step) / max(total_steps - warmup_steps, 1)
-    return lr * min(warm, decay)
+    left = max(total_steps - step, 0) / max(total_steps - warmup_steps, 1)  # 1 -> 0
+    return lr * min(warm, min_lr_ratio + (1 - min_lr_ratio) * left)
 
 
 __all__ = ["cosine_learning_rate", "linear_learning_rate", "noam_learning_rate"]
