@@ -2,9 +2,8 @@
 
 Trains the chapter's real run (four blocks of width 128, batches of 32 windows of 128
 characters, learning rate 0.004 falling along a straight line to zero, a budget in steps, so
-every machine trains the same model)
-on the first 90% of the text, evaluating on the last 10% every 250 steps. Prints one line
-per evaluation, then the result on one line:
+every machine trains the same model) on the first 90% of the text, evaluating on the last
+10% every 500 steps. Prints one line per evaluation, then the result on one line:
 
     steps, train minutes, ms per step, best validation loss (nats per character)
 
@@ -33,7 +32,7 @@ from scratchformer.train import DECAYS, TrainConfig, split_ids, train_lm
 # Chapter 10's full profile.
 N_LAYERS, D_MODEL, N_HEADS = 4, 128, 4
 LR, DECAY, MIN_LR_RATIO, BATCH, BLOCK, STEPS = 4e-3, "linear", 0.0, 32, 128, 3_900
-WARMUP, EVAL_EVERY, EVAL_BATCHES = 100, 250, 20
+WARMUP, EVAL_EVERY, EVAL_BATCHES = 100, 500, 20
 
 
 def parse_args() -> argparse.Namespace:
