@@ -7,8 +7,9 @@ network is fragile) and then decay.
 
 * :func:`noam_learning_rate` — *Attention Is All You Need* (Vaswani et al., 2017, §5.3):
   linear growth, then ``1 / sqrt(step)``; chapter 7's translator.
-* :func:`cosine_learning_rate` — linear warm-up, then half a cosine down to a floor; the
-  GPT-2 training of chapter 10 (as in nanoGPT and most language-model recipes).
+* :func:`cosine_learning_rate` — linear warm-up, then half a cosine down to a floor;
+  ``train_lm``'s default and chapter 10's size search (as in nanoGPT and most
+  language-model recipes).
 * :func:`linear_learning_rate` — linear warm-up, then a straight line down to zero (or a
   floor) at the last step; BERT fine-tuning (Devlin et al., 2019), chapter 6's toy tasks,
   and chapter 10's Shakespeare run, where a straight line to zero beats the cosine for the
