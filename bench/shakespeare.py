@@ -48,6 +48,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--steps", type=int, default=STEPS)
     parser.add_argument("--weight-decay", type=float, default=0.1)
     parser.add_argument("--dropout", type=float, default=0.0)
+    parser.add_argument(
+        "--eval-every", type=int, default=EVAL_EVERY, help="steps between evaluations"
+    )
     return parse_bench_args(parser)
 
 
@@ -78,7 +81,7 @@ def main() -> None:
         min_lr_ratio=args.min_lr_ratio,
         warmup_steps=min(WARMUP, args.steps // 10),
         weight_decay=args.weight_decay,
-        eval_every=min(EVAL_EVERY, args.steps),
+        eval_every=min(args.eval_every, args.steps),
         eval_batches=EVAL_BATCHES,
     )
     print(f"{model.num_parameters():,} parameters, {torch.get_num_threads()} threads; {config}")

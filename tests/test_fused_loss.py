@@ -64,6 +64,16 @@ def test_gradients_pass_gradcheck_and_scale_with_the_incoming_gradient() -> None
     torch.testing.assert_close(twice, 2 * once)
 
 
+def test_a_second_derivative_is_refused_not_silently_incomplete() -> None:
+    """The gradients are computed in closed form in the forward pass, without a graph of
+    their own, so differentiating them again (``create_graph=True``, as a gradient penalty
+    does) would drop every term that passes through the loss; it raises instead."""
+    hidden, weight, targets = inputs((5,))
+    loss = linear_cross_entropy(hidden, weight, targets)
+    with pytest.raises(RuntimeError, match="no second derivative.*F.cross_entropy"):
+        torch.autograd.grad(loss, hidden, create_graph=True)
+
+
 def test_without_gradients_only_the_loss_is_computed() -> None:
     """Under ``no_grad`` the value is the same and nothing is recorded."""
     hidden, weight, targets = inputs((9,))

@@ -90,6 +90,13 @@ class _LinearCrossEntropy(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx: Any, grad_loss: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
+        if torch.is_grad_enabled():  # autograd records the backward pass: create_graph=True
+            raise RuntimeError(
+                "linear_cross_entropy has no second derivative: it computes its gradients in "
+                "closed form, without a graph, so differentiating them again would silently "
+                "miss every term through the loss. For create_graph=True (a gradient penalty, "
+                "higher-order gradients) use F.cross_entropy(F.linear(hidden, weight), targets)."
+            )
         # only reached when the forward pass computed the gradients: with grad enabled and
         # an input that needs one, exactly when autograd records the call; out of place, so
         # a graph kept with retain_graph=True gives the same gradients again
@@ -125,6 +132,8 @@ def linear_cross_entropy(
         TypeError, ValueError, IndexError: for tensors of the wrong kind, shapes that do not
             fit together, or targets outside the vocabulary (see
             :func:`~scratchformer.functional.validate_targets`).
+        RuntimeError: from the backward pass, when it is asked for a graph of its own
+            (``create_graph=True``): the gradients have no second derivative here.
     """
     if not isinstance(hidden, torch.Tensor) or not isinstance(weight, torch.Tensor):
         raise TypeError("linear_cross_entropy: hidden and weight must both be torch.Tensors.")
