@@ -12,6 +12,7 @@ from scratchformer.benchmark import (
     forward_backward,
     paired_timings,
     parse_bench_args,
+    seconds,
     torch_twin,
     training_step,
 )
@@ -80,3 +81,16 @@ def test_bench_arguments_reject_zero_threads(capsys):
     with pytest.raises(SystemExit):
         parse_bench_args(bench_parser("a bench"), ["--threads", "0"])
     assert "--threads must be >= 1" in capsys.readouterr().err
+
+
+def test_timings_wait_for_the_gpu_before_reading_the_clock(monkeypatch):
+    """CUDA runs asynchronously, so a timing must wait for the device before starting the
+    clock and again before stopping it; here a recorder stands in for the GPU."""
+    events: list[str] = []
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "synchronize", lambda: events.append("wait"))
+    seconds(lambda: events.append("step"))
+    assert events == ["wait", "step", "wait"]
+    events.clear()
+    best_time_ms(lambda: events.append("step"), repeats=2, warmup=0)
+    assert events == ["wait", "step", "wait"] * 2

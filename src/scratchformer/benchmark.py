@@ -120,10 +120,24 @@ def training_step(
     return step
 
 
+def wait_for_accelerators() -> None:
+    """Block until the work queued on a CUDA or MPS device is done.
+
+    Those devices run asynchronously: a call that queues work returns before the work
+    ends, so a clock read right after it would time the queueing, not the work.
+    """
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
+    if torch.backends.mps.is_available():
+        torch.mps.synchronize()
+
+
 def seconds(step: Step) -> float:
-    """Wall-clock seconds of one call of ``step``."""
+    """Wall-clock seconds of one call of ``step``, including its GPU work (if any)."""
+    wait_for_accelerators()
     start = time.perf_counter()
     step()
+    wait_for_accelerators()
     return time.perf_counter() - start
 
 
