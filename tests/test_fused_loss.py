@@ -64,6 +64,23 @@ def test_gradients_pass_gradcheck_and_scale_with_the_incoming_gradient() -> None
     torch.testing.assert_close(twice, 2 * once)
 
 
+def test_a_kept_graph_gives_the_same_gradients_again() -> None:
+    """Back-propagating twice through one graph (``retain_graph=True``) gives the same
+    gradients, scaled by each pass's incoming gradient, even after the first pass's results
+    were changed in place: that pass hands over the buffers the forward pass filled, and
+    the second computes its own."""
+    hidden, weight, targets = inputs((3, 7))
+    targets[0, ::2] = -100
+    loss = linear_cross_entropy(hidden, weight, targets)
+    first = torch.autograd.grad(loss, (hidden, weight), retain_graph=True)
+    expected = [gradient.clone() for gradient in first]
+    for gradient in first:
+        gradient.zero_()
+    second = torch.autograd.grad(3 * loss, (hidden, weight))
+    for got, want in zip(second, expected, strict=True):
+        torch.testing.assert_close(got, 3 * want)
+
+
 def test_a_second_derivative_is_refused_not_silently_incomplete() -> None:
     """The gradients are computed in closed form in the forward pass, without a graph of
     their own, so differentiating them again (``create_graph=True``, as a gradient penalty

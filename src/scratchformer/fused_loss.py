@@ -18,8 +18,9 @@ the loss, and multiplies it into the two gradients it feeds::
     d loss / d hidden = G @ W            (tokens, d_model)
     d loss / d W      = G.T @ hidden     (vocab, d_model)
 
-The backward pass then only scales those by the incoming gradient (``1`` for a loss that is
-back-propagated directly, the loss scale under fp16 mixed precision). The work is done in
+The backward pass then only scales those, in place, by the incoming gradient (``1`` for a loss
+that is back-propagated directly, the loss scale under fp16 mixed precision); a second backward
+pass through the same graph (``retain_graph=True``) computes them again. The work is done in
 chunks of rows, so a long batch never holds more than :data:`CHUNK_ELEMENTS` logits at once.
 ``tests/test_fused_loss.py`` checks the loss and both gradients against
 ``F.cross_entropy(F.linear(hidden, W), targets)``.
@@ -37,6 +38,54 @@ CHUNK_ELEMENTS = 2**26
 """The most logits (rows x vocabulary) held at once: 256 MiB in float32."""
 
 
+def _loss_and_gradients(
+    hidden: torch.Tensor,
+    weight: torch.Tensor,
+    targets: torch.Tensor,
+    ignore_index: int,
+    with_gradients: bool,
+) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor] | None]:
+    """The mean loss of ``hidden @ weight.T`` ``(rows, d_model) @ (d_model, vocab)``, and
+    (``with_gradients``) its gradients with respect to ``hidden`` and ``weight``."""
+    counted = targets != ignore_index  # (rows,)
+    safe_targets = torch.where(counted, targets, 0).unsqueeze(-1)  # (rows, 1)
+    per_row = counted / counted.sum()  # each counted row's share of the mean
+    # float32 at least: half-precision logits (under autocast) are widened first
+    loss_dtype = torch.promote_types(torch.promote_types(hidden.dtype, weight.dtype), torch.float32)
+    total = torch.zeros((), dtype=loss_dtype, device=hidden.device)
+    grad_hidden = torch.empty_like(hidden) if with_gradients else None
+    grad_weight: torch.Tensor | None = None
+    rows = max(1, CHUNK_ELEMENTS // weight.shape[0])
+    for start in range(0, hidden.shape[0], rows):
+        chunk = slice(start, start + rows)
+        logits = (hidden[chunk] @ weight.T).to(loss_dtype)  # (rows, vocab)
+        # one fused pass; in place on the CPU, where torch's kernel allows it, which
+        # spares a second (rows, vocab) buffer
+        in_place = logits if logits.device.type == "cpu" else None
+        log_probs = torch.log_softmax(logits, dim=-1, out=in_place)
+        true_log_prob = log_probs.gather(-1, safe_targets[chunk]).squeeze(-1)  # (rows,)
+        share = per_row[chunk].unsqueeze(-1)  # (rows, 1)
+        total -= (true_log_prob * share.squeeze(-1)).sum()
+        if grad_hidden is None:
+            continue
+        # the log-probabilities become softmax - one_hot in place: d loss / d logits
+        # up to each row's share of the mean, which is applied to the small factors
+        gradient = log_probs.exp_()
+        gradient.scatter_add_(
+            -1, safe_targets[chunk], torch.full_like(true_log_prob, -1.0)[:, None]
+        )
+        gradient = gradient.to(hidden.dtype)
+        grad_hidden[chunk] = (gradient @ weight) * share
+        shared_hidden = hidden[chunk] * share  # (rows, d_model)
+        if grad_weight is None:
+            grad_weight = (gradient.T @ shared_hidden).to(weight.dtype)  # (vocab, d_model)
+        else:
+            grad_weight.addmm_(gradient.T, shared_hidden)
+    if grad_hidden is None or grad_weight is None:
+        return total, None
+    return total, (grad_hidden, grad_weight)
+
+
 class _LinearCrossEntropy(torch.autograd.Function):
     """Mean cross-entropy of ``hidden @ weight.T``; gradients computed in the forward pass."""
 
@@ -49,44 +98,13 @@ class _LinearCrossEntropy(torch.autograd.Function):
         ignore_index: int,
         with_gradients: bool,
     ) -> torch.Tensor:
-        counted = targets != ignore_index  # (rows,)
-        safe_targets = torch.where(counted, targets, 0).unsqueeze(-1)  # (rows, 1)
-        per_row = counted / counted.sum()  # each counted row's share of the mean
-        # float32 at least: half-precision logits (under autocast) are widened first
-        loss_dtype = torch.promote_types(
-            torch.promote_types(hidden.dtype, weight.dtype), torch.float32
-        )
-        total = torch.zeros((), dtype=loss_dtype, device=hidden.device)
-        grad_hidden = torch.empty_like(hidden) if with_gradients else None
-        grad_weight: torch.Tensor | None = None
-        rows = max(1, CHUNK_ELEMENTS // weight.shape[0])
-        for start in range(0, hidden.shape[0], rows):
-            chunk = slice(start, start + rows)
-            logits = (hidden[chunk] @ weight.T).to(loss_dtype)  # (rows, vocab)
-            # one fused pass; in place on the CPU, where torch's kernel allows it, which
-            # spares a second (rows, vocab) buffer
-            in_place = logits if logits.device.type == "cpu" else None
-            log_probs = torch.log_softmax(logits, dim=-1, out=in_place)
-            true_log_prob = log_probs.gather(-1, safe_targets[chunk]).squeeze(-1)  # (rows,)
-            share = per_row[chunk].unsqueeze(-1)  # (rows, 1)
-            total -= (true_log_prob * share.squeeze(-1)).sum()
-            if grad_hidden is None:
-                continue
-            # the log-probabilities become softmax - one_hot in place: d loss / d logits
-            # up to each row's share of the mean, which is applied to the small factors
-            gradient = log_probs.exp_()
-            gradient.scatter_add_(
-                -1, safe_targets[chunk], torch.full_like(true_log_prob, -1.0)[:, None]
-            )
-            gradient = gradient.to(hidden.dtype)
-            grad_hidden[chunk] = (gradient @ weight) * share
-            shared_hidden = hidden[chunk] * share  # (rows, d_model)
-            if grad_weight is None:
-                grad_weight = (gradient.T @ shared_hidden).to(weight.dtype)  # (vocab, d_model)
-            else:
-                grad_weight.addmm_(gradient.T, shared_hidden)
-        ctx.save_for_backward(grad_hidden, grad_weight)
-        return total
+        loss, gradients = _loss_and_gradients(hidden, weight, targets, ignore_index, with_gradients)
+        # the gradients are handed to the first backward pass, which scales them in place;
+        # the inputs stay (by reference) for a second pass through a kept graph
+        ctx.gradients = gradients
+        ctx.ignore_index = ignore_index
+        ctx.save_for_backward(hidden, weight, targets)
+        return loss
 
     @staticmethod
     def backward(ctx: Any, grad_loss: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
@@ -98,10 +116,16 @@ class _LinearCrossEntropy(torch.autograd.Function):
                 "higher-order gradients) use F.cross_entropy(F.linear(hidden, weight), targets)."
             )
         # only reached when the forward pass computed the gradients: with grad enabled and
-        # an input that needs one, exactly when autograd records the call; out of place, so
-        # a graph kept with retain_graph=True gives the same gradients again
-        grad_hidden, grad_weight = ctx.saved_tensors
-        return grad_hidden * grad_loss, grad_weight * grad_loss, None, None, None
+        # an input that needs one, exactly when autograd records the call
+        if ctx.gradients is None:  # a second pass through a graph kept with retain_graph=True
+            hidden, weight, targets = ctx.saved_tensors
+            _, gradients = _loss_and_gradients(hidden, weight, targets, ctx.ignore_index, True)
+        else:
+            gradients, ctx.gradients = ctx.gradients, None
+        assert gradients is not None  # computed whenever autograd records the call
+        grad_hidden, grad_weight = gradients
+        # in place: the buffers are this pass's alone, which spares a (vocab, d_model) copy
+        return grad_hidden.mul_(grad_loss), grad_weight.mul_(grad_loss), None, None, None
 
 
 def linear_cross_entropy(
