@@ -117,6 +117,8 @@ def test_bad_input_gets_a_clear_error() -> None:
         linear_cross_entropy(hidden, weight, torch.tensor([0, 1, VOCAB, 2]))
     with pytest.raises(TypeError, match="integer class indices"):
         linear_cross_entropy(hidden, weight, targets.float())
+    with pytest.raises(ValueError, match=r"hidden \(0, 8\) holds no positions"):
+        linear_cross_entropy(hidden[:0], weight, targets[:0])
 
 
 @pytest.mark.parametrize("dropout", [0.0, 0.1])

@@ -154,7 +154,7 @@ def linear_cross_entropy(
 
     Raises:
         TypeError, ValueError, IndexError: for tensors of the wrong kind, shapes that do not
-            fit together, or targets outside the vocabulary (see
+            fit together, no positions at all, or targets outside the vocabulary (see
             :func:`~scratchformer.functional.validate_targets`).
         RuntimeError: from the backward pass, when it is asked for a graph of its own
             (``create_graph=True``): the gradients have no second derivative here.
@@ -166,6 +166,11 @@ def linear_cross_entropy(
             f"linear_cross_entropy: hidden {tuple(hidden.shape)} and weight "
             f"{tuple(weight.shape)} do not fit: weight must be (vocab, d_model) with the "
             "d_model of hidden's last axis."
+        )
+    if hidden.numel() == 0:
+        raise ValueError(
+            f"linear_cross_entropy: hidden {tuple(hidden.shape)} holds no positions, and a mean "
+            "over no positions has no value; pass at least one token."
         )
     validate_targets(
         "linear_cross_entropy", targets, tuple(hidden.shape[:-1]), weight.shape[0], ignore_index
